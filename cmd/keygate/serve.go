@@ -1,0 +1,60 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/keygate/keygate/internal/instance"
+	"github.com/keygate/keygate/internal/server"
+)
+
+func newServeCmd(a *app) *cobra.Command {
+	var f instanceFlags
+	var addr, logLevel string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the Keygate server",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+				return fmt.Errorf("--log-level: %w", err)
+			}
+			log := newLogger(a.stderr, level)
+			ctx := cmd.Context()
+			l, err := net.Listen("tcp", addr)
+			if err != nil {
+				return fmt.Errorf("listen: %w", err)
+			}
+			in, err := f.open(ctx, a, log, "http://"+l.Addr().String())
+			if err != nil {
+				l.Close()
+				return err
+			}
+			in.Service.Start(ctx)
+			srv := server.New(server.Config{
+				Service: in.Service, Logger: log, ExternalURL: in.Config.ExternalURL, Revision: revision(),
+			})
+			store := "sqlite"
+			if instance.IsPostgres(in.Config.DatabaseURL) {
+				store = "postgres"
+			}
+			log.Info("keygate listening", "addr", l.Addr().String(), "store", store, "data_dir", in.Config.DataDir, "external_url", in.Config.ExternalURL)
+			serveErr := srv.Serve(ctx, l, 10*time.Second)
+			closeErr := in.Close(context.WithoutCancel(ctx))
+			if serveErr != nil {
+				return serveErr
+			}
+			return closeErr
+		},
+	}
+	f.register(cmd, a)
+	cmd.Flags().StringVar(&addr, "addr", a.envOr("KEYGATE_ADDR", instance.DefaultAddr), "listen address (KEYGATE_ADDR)")
+	cmd.Flags().StringVar(&logLevel, "log-level", a.envOr("KEYGATE_LOG_LEVEL", "info"), "debug, info, warn or error (KEYGATE_LOG_LEVEL)")
+	return cmd
+}

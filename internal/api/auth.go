@@ -1,0 +1,188 @@
+package api
+
+import (
+	"errors"
+	"net"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/internal/authz"
+	"github.com/keygate/keygate/internal/service"
+)
+
+// call is what a handler knows of its request besides the request itself.
+type call struct {
+	p         *params
+	principal *service.Principal // nil when anonymous
+	subject   authz.Subject
+	// sudo is set when an administrator acts as another user.
+	sudo bool
+}
+
+// tokenIDSetter is implemented by the server's logging ResponseWriter, so the access log
+// can name the token that authenticated a request without a context value.
+type tokenIDSetter interface{ SetTokenID(int64) }
+
+// rotatePathRE matches the paths where presenting a revoked token counts as reuse
+// (spec §6.3): access_tokens/<digits or self>/rotate.
+var rotatePathRE = regexp.MustCompile(`access_tokens/(\d+|self)/rotate$`)
+
+func (a *API) wrap(rt Route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+		p, err := readParams(r)
+		if err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+		c := &call{p: p}
+		if raw := credential(r, p); raw != "" {
+			pr, err := a.svc.Authenticate(r.Context(), service.Credential{
+				Token: raw, IP: clientIP(r), RotatePath: rotatePathRE.MatchString(r.URL.Path),
+			})
+			if err != nil {
+				a.observe(authResult(err))
+				a.writeError(w, r, err)
+				return
+			}
+			a.observe("success")
+			if ts, ok := w.(tokenIDSetter); ok {
+				ts.SetTokenID(pr.Token.ID)
+			}
+			c.principal, c.subject = &pr, pr.Subject()
+		}
+		rule := rt.Rule
+		if id := sudoID(r, p); id != "" {
+			if err := a.applySudo(r, c, id); err != nil {
+				a.writeError(w, r, err)
+				return
+			}
+			rule.AnyScope = true // with sudo only the sudo scope is checked (spec §5.2)
+		}
+		if d := authz.Decide(c.subject, rule, r.Method); !d.Allowed {
+			if d.Code == keygate.CodeInsufficientScope {
+				a.observe("insufficient_scope")
+			}
+			a.writeError(w, r, denial(d))
+			return
+		}
+		if err := rt.handler(w, r, c); err != nil {
+			a.writeError(w, r, err)
+		}
+	})
+}
+
+func (a *API) observe(result string) {
+	if a.obs != nil {
+		a.obs.AuthResult(result)
+	}
+}
+
+func authResult(err error) string {
+	switch {
+	case errors.Is(err, keygate.ErrTokenExpired):
+		return "token_expired"
+	case errors.Is(err, keygate.ErrTokenRevoked):
+		return "token_revoked"
+	case errors.Is(err, keygate.ErrImpersonationDisabled):
+		return "impersonation_disabled"
+	case errors.Is(err, keygate.ErrTokenInvalid):
+		return "invalid"
+	}
+	return "forbidden"
+}
+
+// credential finds the presented token in GitLab's order (spec §5.1): private_token
+// parameter, PRIVATE-TOKEN header, then the OAuth-style token (access_token parameter,
+// Authorization: Bearer, bearer_token parameter).
+func credential(r *http.Request, p *params) string {
+	if s, ok, _ := p.str("private_token"); ok && s != "" {
+		return s
+	}
+	if s := r.Header.Get("Private-Token"); s != "" {
+		return strings.TrimSpace(s)
+	}
+	if s, ok, _ := p.str("access_token"); ok && s != "" {
+		return s
+	}
+	if s, ok := BearerToken(r.Header.Get("Authorization")); ok {
+		return s
+	}
+	if s, ok, _ := p.str("bearer_token"); ok && s != "" {
+		return s
+	}
+	return ""
+}
+
+// BearerToken extracts the token of an "Authorization: Bearer <token>" header value. The
+// scheme is case-insensitive; anything else is not a bearer credential.
+func BearerToken(h string) (string, bool) {
+	scheme, rest, ok := strings.Cut(strings.TrimSpace(h), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	tok := strings.TrimSpace(rest)
+	if tok == "" || strings.ContainsAny(tok, " \t") {
+		return "", false
+	}
+	return tok, true
+}
+
+func sudoID(r *http.Request, p *params) string {
+	if s, ok, _ := p.str("sudo"); ok && s != "" {
+		return s
+	}
+	return strings.TrimSpace(r.Header.Get("Sudo"))
+}
+
+// applySudo switches the caller to the user named by id (ID or username), after GitLab's
+// checks in GitLab's order.
+func (a *API) applySudo(r *http.Request, c *call, id string) error {
+	if d := authz.Sudo(c.subject); !d.Allowed {
+		if d.Code == keygate.CodeInsufficientScope {
+			return insufficientScope("sudo")
+		}
+		if d.Code == keygate.CodeUnauthenticated {
+			return unauthorized()
+		}
+		return forbidden(d.Reasons[0])
+	}
+	var target keygate.User
+	var err error
+	if n, perr := strconv.ParseInt(id, 10, 64); perr == nil {
+		target, err = a.svc.User(r.Context(), n)
+	} else {
+		target, err = a.svc.UserByUsername(r.Context(), id)
+	}
+	if err != nil {
+		if keygate.ErrorCode(err) == keygate.CodeNotFound {
+			return message(404, "404 User with ID or username '"+id+"' Not Found")
+		}
+		return err
+	}
+	pr := *c.principal
+	pr.User = target
+	c.principal, c.subject, c.sudo = &pr, pr.Subject(), true
+	return nil
+}
+
+// clientIP is the peer address. Keygate does not trust forwarding headers here; a proxy
+// deployment sets the peer it trusts at the server layer.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// requireUser is for handlers on routes open to anonymous callers that still need one.
+func (c *call) requireUser() error {
+	if c.principal == nil {
+		return unauthorized()
+	}
+	return nil
+}

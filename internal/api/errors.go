@@ -1,0 +1,172 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/internal/authz"
+)
+
+// apiError is an answer other than success: a status, a body already in GitLab's shape,
+// and headers. Handlers return it (or any error) and writeError renders it.
+type apiError struct {
+	status int
+	body   any
+	header map[string]string
+	cause  error
+}
+
+func (e *apiError) Error() string {
+	b, _ := json.Marshal(e.body)
+	return http.StatusText(e.status) + ": " + string(b)
+}
+
+func (e *apiError) Unwrap() error { return e.cause }
+
+func message(status int, msg string) *apiError {
+	return &apiError{status: status, body: map[string]any{"message": msg}}
+}
+
+// GitLab's helper formats (lib/api/helpers.rb), spec §5.3.
+func unauthorized() *apiError { return message(401, "401 Unauthorized") }
+
+func forbidden(reason string) *apiError {
+	if reason == "" {
+		return message(403, "403 Forbidden")
+	}
+	return message(403, "403 Forbidden - "+reason)
+}
+
+func badRequest(reason string) *apiError {
+	if reason == "" {
+		return message(400, "400 Bad request")
+	}
+	return message(400, "400 Bad request - "+reason)
+}
+
+func notFound(what string) *apiError {
+	if what == "" {
+		return message(404, "404 Not Found")
+	}
+	return message(404, "404 "+what+" Not Found")
+}
+
+// paramError is Grape's parameter-validation shape: {"error":"name is missing"}.
+func paramError(msg string) *apiError {
+	return &apiError{status: 400, body: map[string]any{"error": msg}}
+}
+
+// validationError is the model-validation shape: {"message":{"field":["msg"]}}.
+func validationError(field, msg string) *apiError {
+	return &apiError{status: 400, body: map[string]any{"message": map[string][]string{field: {msg}}}}
+}
+
+func unknownRoute() *apiError {
+	return &apiError{status: 404, body: map[string]any{"error": "404 Not Found"}}
+}
+
+// oauthError is the rack-oauth2 shape used for token failures (spec §5.3).
+func oauthError(status int, code, desc string) *apiError {
+	e := &apiError{status: status, body: map[string]any{"error": code, "error_description": desc}}
+	if status == 401 {
+		e.header = map[string]string{"WWW-Authenticate": `Bearer realm="Protected by OAuth 2.0", error="` + code + `", error_description="` + desc + `"`}
+	}
+	return e
+}
+
+func insufficientScope(scope string) *apiError {
+	return &apiError{status: 403, body: map[string]any{
+		"error":             "insufficient_scope",
+		"error_description": "The request requires higher privileges than provided by the access token.",
+		"scope":             scope,
+	}}
+}
+
+// denial turns an authz decision into GitLab's answer.
+func denial(d authz.Decision) *apiError {
+	switch d.Code {
+	case keygate.CodeInsufficientScope:
+		return insufficientScope(d.Scope)
+	case keygate.CodeUnauthenticated:
+		return unauthorized()
+	}
+	if d.Status == 403 && len(d.Reasons) > 0 && strings.HasPrefix(d.Reasons[0], "Must be") {
+		return forbidden(d.Reasons[0])
+	}
+	return forbidden("")
+}
+
+// toAPIError is the one mapping from Keygate's error vocabulary to GitLab's statuses and
+// bodies. Handlers that answer a code differently (a 422 here, a model body there)
+// convert before returning.
+func toAPIError(err error) *apiError {
+	var ae *apiError
+	if errors.As(err, &ae) {
+		return ae
+	}
+	switch {
+	case errors.Is(err, keygate.ErrTokenExpired):
+		return oauthError(401, "invalid_token", keygate.ErrTokenExpired.Message)
+	case errors.Is(err, keygate.ErrTokenRevoked):
+		return oauthError(401, "invalid_token", keygate.ErrTokenRevoked.Message)
+	case errors.Is(err, keygate.ErrImpersonationDisabled):
+		return oauthError(401, "invalid_token", keygate.ErrImpersonationDisabled.Message)
+	}
+	var ke *keygate.Error
+	if !errors.As(err, &ke) {
+		return &apiError{status: 500, cause: err}
+	}
+	switch ke.Code {
+	case keygate.CodeUnauthenticated:
+		return unauthorized()
+	case keygate.CodeForbidden:
+		return forbidden(ke.Message)
+	case keygate.CodeNotFound:
+		if ke.Message == "Not found" {
+			return message(404, "404 Not found") // ActiveRecord's lowercase form
+		}
+		if ke.Message == "Not Found" {
+			return notFound("")
+		}
+		return notFound(ke.Message)
+	case keygate.CodeInvalid:
+		return badRequest(ke.Message)
+	case keygate.CodeUnprocessable:
+		return message(422, ke.Message)
+	case keygate.CodeConflict:
+		return message(409, ke.Message)
+	case keygate.CodeNotAllowed:
+		return message(405, "405 Method Not Allowed")
+	case keygate.CodeInsufficientScope:
+		return insufficientScope(ke.Message)
+	}
+	return &apiError{status: 500, cause: err}
+}
+
+// writeError renders err. A 500's cause is logged under the request ID and never shown.
+func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	e := toAPIError(err)
+	for k, v := range e.header {
+		w.Header().Set(k, v)
+	}
+	if e.status == 500 {
+		id := w.Header().Get("X-Request-Id")
+		a.log.Error("internal error", "request_id", id, "method", r.Method, "path", r.URL.Path, "err", err)
+		e.body = map[string]any{"message": "500 Internal Server Error", "request_id": id}
+	}
+	writeJSON(w, e.status, e.body)
+}
+
+func writeJSON(w http.ResponseWriter, status int, body any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	if body == nil {
+		return
+	}
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(body) // the client went away; nothing to tell it
+}

@@ -1,0 +1,119 @@
+// Package server composes Keygate's HTTP surfaces (REST API, health, metrics) behind the
+// common middleware (request IDs, access log, metrics, panic recovery) and runs them with
+// timeouts and graceful shutdown.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/keygate/keygate/internal/api"
+	"github.com/keygate/keygate/internal/service"
+)
+
+// Config carries the server's dependencies.
+type Config struct {
+	Service     *service.Service
+	Logger      *slog.Logger
+	ExternalURL string
+	Revision    string
+}
+
+// Server is Keygate's HTTP server.
+type Server struct {
+	svc     *service.Service
+	log     *slog.Logger
+	handler http.Handler
+	metrics *metrics
+}
+
+// New composes the handler tree.
+func New(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := newMetrics(reg)
+	a := api.New(api.Config{
+		Service: cfg.Service, Logger: cfg.Logger, ExternalURL: cfg.ExternalURL,
+		Revision: cfg.Revision, Observer: m,
+	})
+	s := &Server{svc: cfg.Service, log: cfg.Logger, metrics: m}
+	mux := http.NewServeMux()
+	mux.Handle(api.Prefix+"/", a.Handler())
+	mux.HandleFunc("GET /-/health", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("GitLab OK"))
+	})
+	mux.HandleFunc("GET /-/readiness", s.readiness)
+	mux.Handle("GET /-/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = w.Write([]byte(`{"error":"404 Not Found"}` + "\n"))
+	})
+	s.handler = s.middleware(mux)
+	return s
+}
+
+// Handler returns the composed handler (tests mount it on httptest servers).
+func (s *Server) Handler() http.Handler { return s.handler }
+
+func (s *Server) readiness(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	w.Header().Set("Content-Type", "application/json")
+	if err := s.svc.Ping(ctx); err != nil {
+		s.log.Warn("readiness: store does not answer", "err", err)
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte(`{"status":"failed","master_check":[{"status":"failed"}]}` + "\n"))
+		return
+	}
+	_, _ = w.Write([]byte(`{"status":"ok","master_check":[{"status":"ok"}]}` + "\n"))
+}
+
+// Serve answers on l until ctx ends, then shuts down gracefully within grace.
+func (s *Server) Serve(ctx context.Context, l net.Listener, grace time.Duration) error {
+	hs := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      5 * time.Minute, // Git transfers (later) stream long bodies
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(l) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return err
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func newRequestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,119 @@
+package service
+
+import (
+	"context"
+	"errors"
+
+	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/internal/authz"
+	"github.com/keygate/keygate/internal/secret"
+	"github.com/keygate/keygate/internal/store"
+)
+
+// Credential is a token as presented, with what the transport knows of the request.
+type Credential struct {
+	Token string
+	IP    string
+	// RotatePath marks a request to a rotate endpoint: presenting a revoked token there
+	// is a reuse, and revokes the token's still-active descendants (spec §6.3).
+	RotatePath bool
+}
+
+// Principal is an authenticated caller: the token and its owner.
+type Principal struct {
+	User  keygate.User
+	Token keygate.Token
+	Type  keygate.TokenType
+	// AdminMode is the instance setting at authentication time.
+	AdminMode bool
+}
+
+// Subject returns the principal as authz sees it.
+func (p Principal) Subject() authz.Subject {
+	t := p.Token
+	return authz.Subject{User: p.User, Token: &t, AdminMode: p.AdminMode}
+}
+
+// Authenticate verifies a presented token: shape and checksum (no lookup for garbage),
+// keyed digest, cache or one indexed lookup, then expiry, revocation, impersonation and
+// the owner's state, in GitLab's order. Errors are the keygate.ErrToken* sentinels or a
+// forbidden *keygate.Error naming the account's state.
+func (s *Service) Authenticate(ctx context.Context, c Credential) (Principal, error) {
+	tok, err := secret.Parse(c.Token)
+	if err != nil {
+		return Principal{}, keygate.ErrTokenInvalid
+	}
+	d := s.dig.Digest(tok)
+	e, err := s.lookup(ctx, d)
+	if err != nil {
+		return Principal{}, err
+	}
+	settings, err := s.cachedSettings(ctx)
+	if err != nil {
+		return Principal{}, err
+	}
+	now := s.clock.Now()
+	switch {
+	case e.token.Expired(now):
+		return Principal{}, keygate.ErrTokenExpired
+	case e.token.Revoked:
+		if c.RotatePath {
+			s.revokeFamily(ctx, e.token)
+		}
+		return Principal{}, keygate.ErrTokenRevoked
+	case e.token.Impersonation && !settings.ImpersonationEnabled:
+		return Principal{}, keygate.ErrImpersonationDisabled
+	}
+	if reason := e.user.APIBlockReason(s.externalURL); reason != "" {
+		return Principal{}, forbidden(reason)
+	}
+	s.uses.record(e.token.ID, now, c.IP)
+	return Principal{User: e.user, Token: e.token, Type: e.token.TypeFor(e.user), AdminMode: settings.AdminMode}, nil
+}
+
+// lookup finds a token and its owner by digest, through the cache.
+func (s *Service) lookup(ctx context.Context, d secret.Digest) (cacheEntry, error) {
+	m, err := s.store.Marker(ctx)
+	if err != nil {
+		return cacheEntry{}, internal("read change marker", err)
+	}
+	s.cache.sync(m)
+	if e, ok := s.cache.get(d); ok && secret.Equal(e.token.Digest, d[:]) {
+		return e, nil
+	}
+	t, err := s.store.TokenByDigest(ctx, d[:])
+	if errors.Is(err, store.ErrNotFound) {
+		return cacheEntry{}, keygate.ErrTokenInvalid
+	}
+	if err != nil {
+		return cacheEntry{}, internal("look up token", err)
+	}
+	if !secret.Equal(t.Digest, d[:]) {
+		return cacheEntry{}, keygate.ErrTokenInvalid
+	}
+	u, err := s.store.User(ctx, t.UserID)
+	if err != nil {
+		return cacheEntry{}, internal("load token owner", err)
+	}
+	e := cacheEntry{token: t, user: u}
+	s.cache.put(m, d, e)
+	return e, nil
+}
+
+// revokeFamily answers a reuse of a rotated-away token: every still-active successor is
+// revoked, since a thief or the owner holds a copy that should have died.
+func (s *Service) revokeFamily(ctx context.Context, t keygate.Token) {
+	now := s.clock.Now()
+	var n int
+	err := s.store.InTx(ctx, func(tx store.Tx) error {
+		var err error
+		n, err = tx.RevokeDescendants(ctx, t.ID, now)
+		return err
+	})
+	s.cache.invalidate()
+	if err != nil {
+		s.log.Error("revoke token family after reuse", "token_id", t.ID, "err", err)
+		return
+	}
+	s.log.Warn("revoked token reused on a rotate endpoint; family revoked", "token_id", t.ID, "revoked", n)
+}

@@ -1,0 +1,108 @@
+package service
+
+import (
+	"sync"
+
+	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/internal/secret"
+)
+
+// tokenCache remembers verified tokens with their owners, keyed by digest. It is emptied
+// whenever the store's change marker moves (a revocation, a user change or a settings
+// change anywhere), so it can never make a revoked token work. It holds no plaintext.
+type tokenCache struct {
+	mu       sync.RWMutex
+	marker   int64
+	synced   bool
+	max      int
+	entries  map[secret.Digest]cacheEntry
+	settings *keygate.Settings
+}
+
+type cacheEntry struct {
+	token keygate.Token
+	user  keygate.User
+}
+
+func newTokenCache(max int) *tokenCache {
+	return &tokenCache{max: max, entries: make(map[secret.Digest]cacheEntry)}
+}
+
+// sync empties the cache if marker differs from the one it was filled under.
+func (c *tokenCache) sync(marker int64) {
+	c.mu.RLock()
+	same := c.synced && c.marker == marker
+	c.mu.RUnlock()
+	if same {
+		return
+	}
+	c.mu.Lock()
+	if !c.synced || c.marker != marker {
+		clear(c.entries)
+		c.settings = nil
+		c.marker, c.synced = marker, true
+	}
+	c.mu.Unlock()
+}
+
+// invalidate empties the cache after a local write, before the marker is read again.
+func (c *tokenCache) invalidate() {
+	c.mu.Lock()
+	clear(c.entries)
+	c.settings = nil
+	c.synced = false
+	c.mu.Unlock()
+}
+
+func (c *tokenCache) get(d secret.Digest) (cacheEntry, bool) {
+	c.mu.RLock()
+	e, ok := c.entries[d]
+	c.mu.RUnlock()
+	return e, ok
+}
+
+// put stores an entry loaded under marker; an entry loaded before a change is dropped.
+func (c *tokenCache) put(marker int64, d secret.Digest, e cacheEntry) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.synced || c.marker != marker {
+		return
+	}
+	if len(c.entries) >= c.max {
+		for k := range c.entries { // map order is random: evicts an arbitrary entry
+			delete(c.entries, k)
+			break
+		}
+	}
+	c.entries[d] = e
+}
+
+func (c *tokenCache) getSettings() (keygate.Settings, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.settings == nil {
+		return keygate.Settings{}, false
+	}
+	return *c.settings, true
+}
+
+func (c *tokenCache) putSettings(s keygate.Settings) {
+	c.mu.Lock()
+	if c.synced {
+		c.settings = &s
+	}
+	c.mu.Unlock()
+}
+
+func (c *tokenCache) currentMarker() int64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.marker
+}
+
+// Len reports the number of cached tokens (metrics).
+func (c *tokenCache) len() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.entries)
+}

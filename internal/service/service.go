@@ -1,0 +1,139 @@
+// Package service holds Keygate's use cases: authenticate a token, issue, rotate and
+// revoke tokens, manage users and instance settings. It owns transactions and the clock,
+// asks authz for decisions and store for data, and knows nothing of HTTP.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/internal/clock"
+	"github.com/keygate/keygate/internal/secret"
+	"github.com/keygate/keygate/internal/store"
+)
+
+// Config carries a Service's dependencies.
+type Config struct {
+	Store    store.Store
+	Clock    clock.Clock
+	Digester *secret.Digester
+	Logger   *slog.Logger
+	// CacheSize bounds the verified-token cache (entries); 0 means 100,000.
+	CacheSize int
+	// ExternalURL is the instance URL users see, used in messages that point at it.
+	ExternalURL string
+	// PasswordIterations is the PBKDF2 cost; 0 means the production default. Tests lower it.
+	PasswordIterations int
+}
+
+// Service is the use-case layer. Create it with New, Start its background work, Close it.
+type Service struct {
+	store       store.Store
+	clock       clock.Clock
+	dig         *secret.Digester
+	log         *slog.Logger
+	cache       *tokenCache
+	uses        *useRecorder
+	pwIters     int
+	externalURL string
+}
+
+// New builds a Service.
+func New(cfg Config) (*Service, error) {
+	if cfg.Store == nil || cfg.Digester == nil {
+		return nil, errors.New("service: Store and Digester are required")
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.System{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.CacheSize <= 0 {
+		cfg.CacheSize = 100_000
+	}
+	if cfg.PasswordIterations <= 0 {
+		cfg.PasswordIterations = defaultPasswordIterations
+	}
+	s := &Service{
+		store:       cfg.Store,
+		clock:       cfg.Clock,
+		dig:         cfg.Digester,
+		log:         cfg.Logger,
+		cache:       newTokenCache(cfg.CacheSize),
+		pwIters:     cfg.PasswordIterations,
+		externalURL: cfg.ExternalURL,
+	}
+	s.uses = newUseRecorder(cfg.Store, cfg.Logger)
+	return s, nil
+}
+
+// Start runs the background writer of last-used data until ctx ends or Close.
+func (s *Service) Start(ctx context.Context) { s.uses.start(ctx) }
+
+// Close flushes pending last-used data and stops background work.
+func (s *Service) Close(ctx context.Context) error { return s.uses.close(ctx) }
+
+// FlushUses writes pending last-used data now (tests and the admin CLI).
+func (s *Service) FlushUses(ctx context.Context) error { return s.uses.flush(ctx) }
+
+// Clock returns the service clock, so transports judge time the same way.
+func (s *Service) Clock() clock.Clock { return s.clock }
+
+// Ping reports whether the store answers (readiness).
+func (s *Service) Ping(ctx context.Context) error { return s.store.Ping(ctx) }
+
+// settings returns the instance settings through the cache.
+func (s *Service) settings(ctx context.Context) (keygate.Settings, error) {
+	if err := s.refresh(ctx); err != nil {
+		return keygate.Settings{}, err
+	}
+	return s.cachedSettings(ctx)
+}
+
+// cachedSettings is settings for callers that have just synced the cache with the marker.
+func (s *Service) cachedSettings(ctx context.Context) (keygate.Settings, error) {
+	if st, ok := s.cache.getSettings(); ok {
+		return st, nil
+	}
+	st, err := s.store.Settings(ctx)
+	if err != nil {
+		return keygate.Settings{}, internal("load settings", err)
+	}
+	s.cache.putSettings(st)
+	return st, nil
+}
+
+// refresh empties the cache when another writer moved the store's marker.
+func (s *Service) refresh(ctx context.Context) error {
+	m, err := s.store.Marker(ctx)
+	if err != nil {
+		return internal("read change marker", err)
+	}
+	s.cache.sync(m)
+	return nil
+}
+
+// internal wraps an unexpected failure; its cause is logged by the transport, never shown.
+func internal(op string, err error) error {
+	var ke *keygate.Error
+	if errors.As(err, &ke) {
+		return err
+	}
+	return &keygate.Error{Code: keygate.CodeInternal, Op: op, Err: err}
+}
+
+func notFound(what string) error {
+	return &keygate.Error{Code: keygate.CodeNotFound, Message: what}
+}
+
+func invalid(field, format string, args ...any) error {
+	return &keygate.Error{Code: keygate.CodeInvalid, Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+func forbidden(reason string) error {
+	return &keygate.Error{Code: keygate.CodeForbidden, Message: reason}
+}

@@ -1,0 +1,130 @@
+package service
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/keygate/keygate/internal/store"
+)
+
+// useRecorder takes token uses off the request path: Authenticate hands it a use without
+// blocking, it throttles them in memory (last_used_at at most once per
+// store.LastUsedInterval, addresses at most once a minute per token) and a background
+// loop writes batches. A full queue drops the use rather than slow a request.
+type useRecorder struct {
+	store store.Store
+	log   *slog.Logger
+
+	mu      sync.Mutex
+	pending []store.Use
+	seen    map[int64]useMark
+
+	wake    chan struct{}
+	stop    chan struct{}
+	done    chan struct{}
+	started bool
+}
+
+type useMark struct {
+	at   time.Time // last_used_at last queued
+	ipAt time.Time // an address last queued
+	ip   string
+}
+
+const (
+	ipInterval    = time.Minute
+	maxPending    = 10_000
+	maxSeen       = 200_000
+	flushInterval = time.Second
+)
+
+func newUseRecorder(s store.Store, log *slog.Logger) *useRecorder {
+	return &useRecorder{
+		store: s, log: log, seen: make(map[int64]useMark),
+		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+	}
+}
+
+// record queues a use when it is due under the throttles.
+func (r *useRecorder) record(tokenID int64, at time.Time, ip string) {
+	r.mu.Lock()
+	m, ok := r.seen[tokenID]
+	dueAt := !ok || at.Sub(m.at) >= store.LastUsedInterval
+	dueIP := ip != "" && (ip != m.ip && at.Sub(m.ipAt) >= ipInterval || !ok)
+	if !dueAt && !dueIP {
+		r.mu.Unlock()
+		return
+	}
+	if len(r.pending) >= maxPending {
+		r.mu.Unlock()
+		return
+	}
+	if len(r.seen) >= maxSeen {
+		clear(r.seen)
+	}
+	if dueAt {
+		m.at = at
+	}
+	u := store.Use{TokenID: tokenID, At: at}
+	if dueIP {
+		m.ipAt, m.ip, u.IP = at, ip, ip
+	}
+	r.seen[tokenID] = m
+	r.pending = append(r.pending, u)
+	r.mu.Unlock()
+}
+
+func (r *useRecorder) start(ctx context.Context) {
+	r.mu.Lock()
+	if r.started {
+		r.mu.Unlock()
+		return
+	}
+	r.started = true
+	r.mu.Unlock()
+	go func() {
+		defer close(r.done)
+		t := time.NewTicker(flushInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-r.stop:
+				return
+			case <-t.C:
+				if err := r.flush(context.WithoutCancel(ctx)); err != nil {
+					r.log.Warn("write last-used data", "err", err)
+				}
+			}
+		}
+	}()
+}
+
+func (r *useRecorder) flush(ctx context.Context) error {
+	r.mu.Lock()
+	batch := r.pending
+	r.pending = nil
+	r.mu.Unlock()
+	if len(batch) == 0 {
+		return nil
+	}
+	return r.store.RecordUses(ctx, batch)
+}
+
+func (r *useRecorder) close(ctx context.Context) error {
+	r.mu.Lock()
+	started := r.started
+	r.mu.Unlock()
+	if started {
+		select {
+		case <-r.stop:
+		default:
+			close(r.stop)
+		}
+		<-r.done
+	}
+	return r.flush(ctx)
+}

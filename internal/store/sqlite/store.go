@@ -1,0 +1,216 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/internal/store"
+	"github.com/keygate/keygate/internal/store/sqlstore"
+)
+
+//go:embed migrations/*.up.sql
+var migrationFiles embed.FS
+
+// busyTimeout is how long a connection waits for another process's write lock before
+// giving up with SQLITE_BUSY. Keygate's transactions are short, so this is only reached
+// when something holds the file far longer than any of ours would.
+const busyTimeout = 10 * time.Second
+
+// sqlDB is sqlstore.DB under a name that, embedded, stays unexported: Store offers its
+// methods, not the field.
+type sqlDB = sqlstore.DB
+
+// Store is the SQLite store.Store.
+type Store struct {
+	*sqlDB
+	write, read *sql.DB
+
+	mu     sync.Mutex // guards the fields below and the pinned connection
+	pin    *sql.Conn  // the Marker's connection; never writes, so data_version sees all commits
+	dvStmt *sql.Stmt  // PRAGMA data_version on pin
+	seqStm *sql.Stmt  // sqlstore.RevisionQuery on pin
+	dv     int64      // data_version when seq was read
+	seq    int64
+	cached bool
+	closed bool
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the database file at path and brings its schema up to
+// date. Several processes may open one file at once.
+func Open(ctx context.Context, path string) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("sqlite: empty database path")
+	}
+	ms, err := migrations()
+	if err != nil {
+		return nil, err
+	}
+	common := "_pragma=busy_timeout(" + fmt.Sprint(busyTimeout.Milliseconds()) + ")" +
+		"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"
+	base := "file:" + uriPath(path) + "?" + common
+
+	s := &Store{}
+	// journal_mode is persistent in the file, so only the writer sets it, before any
+	// reader connection exists.
+	s.write, err = sql.Open("sqlite", base+"&_pragma=journal_mode(WAL)&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	s.write.SetMaxOpenConns(1)
+	s.write.SetMaxIdleConns(1)
+	s.write.SetConnMaxLifetime(0)
+	s.write.SetConnMaxIdleTime(0)
+	if err := s.write.PingContext(ctx); err != nil {
+		_ = s.write.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	if err := sqlstore.Migrate(ctx, s.write, dialect{}, ms, ""); err != nil {
+		_ = s.write.Close()
+		return nil, fmt.Errorf("sqlite: %s: %w", path, err)
+	}
+
+	readers := max(4, runtime.GOMAXPROCS(0))
+	s.read, err = sql.Open("sqlite", base+"&_pragma=query_only(1)")
+	if err != nil {
+		_ = s.write.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	s.read.SetMaxOpenConns(readers + 1) // + the pinned Marker connection
+	s.read.SetMaxIdleConns(readers + 1)
+	s.read.SetConnMaxLifetime(0)
+	s.read.SetConnMaxIdleTime(0)
+	if err := s.pinMarker(ctx); err != nil {
+		_ = s.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	s.sqlDB = sqlstore.New(sqlstore.Config{Read: s.read, Write: s.write, Dialect: dialect{}, MaxAttempts: 1})
+	return s, nil
+}
+
+func migrations() ([]sqlstore.Migration, error) {
+	sub, err := fs.Sub(migrationFiles, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	return sqlstore.ReadMigrations(sub)
+}
+
+// uriPath escapes the characters that would end or alter the path part of a file: URI.
+func uriPath(p string) string {
+	return strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(p)
+}
+
+func (s *Store) pinMarker(ctx context.Context) error {
+	var err error
+	if s.pin, err = s.read.Conn(ctx); err != nil {
+		return err
+	}
+	if s.dvStmt, err = s.pin.PrepareContext(ctx, "PRAGMA data_version"); err != nil {
+		return err
+	}
+	s.seqStm, err = s.pin.PrepareContext(ctx, sqlstore.RevisionQuery)
+	return err
+}
+
+// Marker returns the revision, re-reading it only when PRAGMA data_version on the pinned
+// connection says some connection committed since the last read. It is never stale: the
+// data_version check itself sees every commit made before the call.
+func (s *Store) Marker(ctx context.Context) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return 0, errClosed
+	}
+	var dv int64
+	if err := s.dvStmt.QueryRowContext(ctx).Scan(&dv); err != nil {
+		return 0, fmt.Errorf("sqlite: marker: %w", err)
+	}
+	if s.cached && dv == s.dv {
+		return s.seq, nil
+	}
+	var seq int64
+	if err := s.seqStm.QueryRowContext(ctx).Scan(&seq); err != nil {
+		return 0, fmt.Errorf("sqlite: marker: %w", err)
+	}
+	s.dv, s.seq, s.cached = dv, seq, true
+	return seq, nil
+}
+
+var errClosed = errors.New("sqlite: store closed")
+
+// Ping reads the revision row through the reader pool: the file is there and answers.
+func (s *Store) Ping(ctx context.Context) error {
+	var seq int64
+	if err := s.read.QueryRowContext(ctx, sqlstore.RevisionQuery).Scan(&seq); err != nil {
+		return fmt.Errorf("sqlite: ping: %w", err)
+	}
+	return nil
+}
+
+// Close closes every connection. The last connection to close checkpoints the WAL.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	var errs []error
+	for _, st := range []*sql.Stmt{s.dvStmt, s.seqStm} {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
+	}
+	if s.pin != nil {
+		errs = append(errs, s.pin.Close())
+	}
+	if s.read != nil {
+		errs = append(errs, s.read.Close())
+	}
+	errs = append(errs, s.write.Close())
+	return errors.Join(errs...)
+}
+
+// dialect is SQLite's sqlstore.Dialect.
+type dialect struct{}
+
+func (dialect) Rebind(q string) string { return q }
+
+func (dialect) Time(t time.Time) any { return t.UTC().Format(sqlstore.TimeLayout) }
+
+func (dialect) Date(d keygate.Date) any { return d.String() }
+
+// Classify reads the extended result code; the driver's message text is not a contract.
+func (dialect) Classify(err error) error {
+	var e *sqlite.Error
+	if !errors.As(err, &e) {
+		return err
+	}
+	switch e.Code() {
+	case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+		return fmt.Errorf("%w: %w", store.ErrConflict, err)
+	case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+		return fmt.Errorf("%w: referenced row: %w", store.ErrNotFound, err)
+	}
+	return err
+}
+
+// Retryable is false: with BEGIN IMMEDIATE and one writer connection, SQLite transactions
+// do not fail on each other; a busy file is already waited for by busy_timeout.
+func (dialect) Retryable(error) bool { return false }
+
+func (dialect) MarkerMoved(context.Context, *sql.Tx, int64) error { return nil }
