@@ -196,6 +196,19 @@ func (d *Digester) sum(s string) Digest {
 // Equal compares two digests in constant time.
 func Equal(a, b []byte) bool { return hmac.Equal(a, b) }
 
+// Matches reports in constant time whether stored holds this digest. Unlike Equal it
+// keeps d on the stack, which the verification path relies on.
+func (d Digest) Matches(stored []byte) bool {
+	if len(stored) != len(d) {
+		return false
+	}
+	var v byte
+	for i := range d {
+		v |= d[i] ^ stored[i]
+	}
+	return v == 0
+}
+
 // Fingerprint is the unkeyed SHA-256 of a token, hex-encoded: what an audit log may hold
 // so that a leak report can be matched without the instance secret.
 func Fingerprint(t Token) string {

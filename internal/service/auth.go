@@ -39,12 +39,31 @@ func (p Principal) Subject() authz.Subject {
 // the owner's state, in GitLab's order. Errors are the keygate.ErrToken* sentinels or a
 // forbidden *keygate.Error naming the account's state.
 func (s *Service) Authenticate(ctx context.Context, c Credential) (Principal, error) {
-	tok, err := secret.Parse(c.Token)
+	m, err := s.store.Marker(ctx)
+	if err != nil {
+		return Principal{}, internal("read change marker", err)
+	}
+	s.cache.sync(m)
+	p, err := s.verify(ctx, m, c.Token)
+	if err != nil {
+		if errors.Is(err, keygate.ErrTokenRevoked) && c.RotatePath {
+			s.revokeFamily(ctx, p.Token)
+		}
+		return Principal{}, err
+	}
+	s.uses.record(p.Token.ID, s.clock.Now(), c.IP)
+	return p, nil
+}
+
+// verify checks a token against a cache synced at marker m. On ErrTokenRevoked it still
+// returns the principal, for reuse detection.
+func (s *Service) verify(ctx context.Context, m int64, raw string) (Principal, error) {
+	tok, err := secret.Parse(raw)
 	if err != nil {
 		return Principal{}, keygate.ErrTokenInvalid
 	}
 	d := s.dig.Digest(tok)
-	e, err := s.lookup(ctx, d)
+	e, err := s.lookup(ctx, m, d)
 	if err != nil {
 		return Principal{}, err
 	}
@@ -57,45 +76,37 @@ func (s *Service) Authenticate(ctx context.Context, c Credential) (Principal, er
 	case e.token.Expired(now):
 		return Principal{}, keygate.ErrTokenExpired
 	case e.token.Revoked:
-		if c.RotatePath {
-			s.revokeFamily(ctx, e.token)
-		}
-		return Principal{}, keygate.ErrTokenRevoked
+		return Principal{Token: e.token}, keygate.ErrTokenRevoked
 	case e.token.Impersonation && !settings.ImpersonationEnabled:
 		return Principal{}, keygate.ErrImpersonationDisabled
 	}
 	if reason := e.user.APIBlockReason(s.externalURL); reason != "" {
 		return Principal{}, forbidden(reason)
 	}
-	s.uses.record(e.token.ID, now, c.IP)
 	return Principal{User: e.user, Token: e.token, Type: e.token.TypeFor(e.user), AdminMode: settings.AdminMode}, nil
 }
 
 // lookup finds a token and its owner by digest, through the cache.
-func (s *Service) lookup(ctx context.Context, d secret.Digest) (cacheEntry, error) {
-	m, err := s.store.Marker(ctx)
-	if err != nil {
-		return cacheEntry{}, internal("read change marker", err)
-	}
-	s.cache.sync(m)
-	if e, ok := s.cache.get(d); ok && secret.Equal(e.token.Digest, d[:]) {
+func (s *Service) lookup(ctx context.Context, m int64, d secret.Digest) (*cacheEntry, error) {
+	if e, ok := s.cache.get(d); ok && d.Matches(e.token.Digest) {
 		return e, nil
 	}
-	t, err := s.store.TokenByDigest(ctx, d[:])
+	key := d // only the miss path lets a copy escape to the store
+	t, err := s.store.TokenByDigest(ctx, key[:])
 	if errors.Is(err, store.ErrNotFound) {
-		return cacheEntry{}, keygate.ErrTokenInvalid
+		return nil, keygate.ErrTokenInvalid
 	}
 	if err != nil {
-		return cacheEntry{}, internal("look up token", err)
+		return nil, internal("look up token", err)
 	}
-	if !secret.Equal(t.Digest, d[:]) {
-		return cacheEntry{}, keygate.ErrTokenInvalid
+	if !d.Matches(t.Digest) {
+		return nil, keygate.ErrTokenInvalid
 	}
 	u, err := s.store.User(ctx, t.UserID)
 	if err != nil {
-		return cacheEntry{}, internal("load token owner", err)
+		return nil, internal("load token owner", err)
 	}
-	e := cacheEntry{token: t, user: u}
+	e := &cacheEntry{token: t, user: u}
 	s.cache.put(m, d, e)
 	return e, nil
 }

@@ -15,7 +15,7 @@ type tokenCache struct {
 	marker   int64
 	synced   bool
 	max      int
-	entries  map[secret.Digest]cacheEntry
+	entries  map[secret.Digest]*cacheEntry
 	settings *keygate.Settings
 }
 
@@ -25,7 +25,7 @@ type cacheEntry struct {
 }
 
 func newTokenCache(max int) *tokenCache {
-	return &tokenCache{max: max, entries: make(map[secret.Digest]cacheEntry)}
+	return &tokenCache{max: max, entries: make(map[secret.Digest]*cacheEntry)}
 }
 
 // sync empties the cache if marker differs from the one it was filled under.
@@ -54,7 +54,8 @@ func (c *tokenCache) invalidate() {
 	c.mu.Unlock()
 }
 
-func (c *tokenCache) get(d secret.Digest) (cacheEntry, bool) {
+// get returns a shared entry; callers must not modify it.
+func (c *tokenCache) get(d secret.Digest) (*cacheEntry, bool) {
 	c.mu.RLock()
 	e, ok := c.entries[d]
 	c.mu.RUnlock()
@@ -62,7 +63,7 @@ func (c *tokenCache) get(d secret.Digest) (cacheEntry, bool) {
 }
 
 // put stores an entry loaded under marker; an entry loaded before a change is dropped.
-func (c *tokenCache) put(marker int64, d secret.Digest, e cacheEntry) {
+func (c *tokenCache) put(marker int64, d secret.Digest, e *cacheEntry) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.synced || c.marker != marker {

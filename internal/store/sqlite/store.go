@@ -64,9 +64,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	base := "file:" + uriPath(path) + "?" + common
 
 	s := &Store{}
-	// journal_mode is persistent in the file, so only the writer sets it, before any
-	// reader connection exists.
-	s.write, err = sql.Open("sqlite", base+"&_pragma=journal_mode(WAL)&_txlock=immediate")
+	s.write, err = sql.Open("sqlite", base+"&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
@@ -74,7 +72,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	s.write.SetMaxIdleConns(1)
 	s.write.SetConnMaxLifetime(0)
 	s.write.SetConnMaxIdleTime(0)
-	if err := s.write.PingContext(ctx); err != nil {
+	if err := walMode(ctx, s.write); err != nil {
 		_ = s.write.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
@@ -95,10 +93,49 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	s.read.SetConnMaxIdleTime(0)
 	if err := s.pinMarker(ctx); err != nil {
 		_ = s.Close()
+		return nil, fmt.Errorf("sqlite: open %s: marker connection: %w", path, err)
+	}
+	s.sqlDB, err = sqlstore.New(ctx, sqlstore.Config{
+		Read: s.read, Write: s.write, Dialect: dialect{}, MaxAttempts: 1, Prepare: true,
+	})
+	if err != nil {
+		_ = s.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	s.sqlDB = sqlstore.New(sqlstore.Config{Read: s.read, Write: s.write, Dialect: dialect{}, MaxAttempts: 1})
 	return s, nil
+}
+
+// walMode switches the file to WAL (persistent in the file, so a no-op on every later
+// Open). It runs on the writer, before any reader connection exists. SQLite answers a
+// concurrent switch by another process with SQLITE_BUSY without consulting busy_timeout,
+// so this waits and retries for up to busyTimeout itself.
+func walMode(ctx context.Context, db *sql.DB) error {
+	deadline := time.Now().Add(busyTimeout)
+	for wait := time.Millisecond; ; wait = min(2*wait, 50*time.Millisecond) {
+		var mode string
+		err := db.QueryRowContext(ctx, "PRAGMA journal_mode=WAL").Scan(&mode)
+		switch {
+		case err == nil && strings.EqualFold(mode, "wal"):
+			return nil
+		case err == nil:
+			return fmt.Errorf("journal_mode is %q, want wal", mode)
+		case !isBusy(err) || time.Now().After(deadline):
+			return fmt.Errorf("set journal_mode=WAL: %w", err)
+		}
+		timer := time.NewTimer(wait)
+		select {
+		case <-timer.C:
+		case <-ctx.Done():
+			timer.Stop()
+			return ctx.Err()
+		}
+	}
+}
+
+// isBusy reports whether err is SQLITE_BUSY or one of its extended codes.
+func isBusy(err error) bool {
+	var e *sqlite.Error
+	return errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_BUSY
 }
 
 func migrations() ([]sqlstore.Migration, error) {
@@ -135,6 +172,13 @@ func (s *Store) Marker(ctx context.Context) (int64, error) {
 	if s.closed {
 		return 0, errClosed
 	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	// Both statements are microseconds on a connection of our own, with no pool to wait
+	// for; a cancellable context would only make database/sql and the driver start a
+	// watcher goroutine each, which costs more than the query.
+	ctx = context.WithoutCancel(ctx)
 	var dv int64
 	if err := s.dvStmt.QueryRowContext(ctx).Scan(&dv); err != nil {
 		return 0, fmt.Errorf("sqlite: marker: %w", err)
@@ -170,6 +214,9 @@ func (s *Store) Close() error {
 	}
 	s.closed = true
 	var errs []error
+	if s.sqlDB != nil {
+		errs = append(errs, s.sqlDB.Close())
+	}
 	for _, st := range []*sql.Stmt{s.dvStmt, s.seqStm} {
 		if st != nil {
 			errs = append(errs, st.Close())

@@ -23,6 +23,11 @@ type Config struct {
 	// MaxAttempts bounds how often InTx runs fn when the Dialect calls the failure
 	// retryable; values below 1 mean 1.
 	MaxAttempts int
+	// Prepare prepares the fixed lookups (TokenByDigest, Token, User, ...) on Read.
+	// SQLite wants it: parsing the statement costs more than running it. PostgreSQL
+	// leaves it off: pgx keeps its own per-connection statement cache, and a database/sql
+	// statement over a pgxpool would be re-prepared on every borrowed connection.
+	Prepare bool
 	// Committed, if set, is called after a transaction that moved the Marker committed,
 	// with the revision it wrote; PostgreSQL uses it so that a process sees its own
 	// writes in Marker without waiting for its notification to come back.
@@ -38,16 +43,25 @@ type DB struct {
 	committed func(seq int64)
 }
 
-// New returns a DB over the pools of c. It does not take ownership: the backend closes
-// the pools.
-func New(c Config) *DB {
-	return &DB{
+// New returns a DB over the pools of c. The backend keeps ownership of the pools and
+// closes them after Close.
+func New(ctx context.Context, c Config) (*DB, error) {
+	db := &DB{
 		reader:    newReader(c.Read, c.Dialect),
 		write:     c.Write,
 		attempts:  max(c.MaxAttempts, 1),
 		committed: c.Committed,
 	}
+	if c.Prepare {
+		if err := db.reader.prepare(ctx, c.Read); err != nil {
+			return nil, err
+		}
+	}
+	return db, nil
 }
+
+// Close releases the prepared statements; the pools stay open.
+func (db *DB) Close() error { return db.reader.closeStmts() }
 
 // RevisionQuery reads the Marker's value.
 const RevisionQuery = "SELECT seq FROM revision WHERE id = 1"
@@ -108,9 +122,7 @@ func (db *DB) once(ctx context.Context, fn func(*txn) error) (seq int64, err err
 			_ = tx.Rollback() // the error that made us give up is the one to report
 		}
 	}()
-	r := db.reader // the rebound queries, over the transaction
-	r.q = tx
-	t := &txn{reader: r, tx: tx}
+	t := &txn{reader: db.reader.over(tx), tx: tx}
 	if err := fn(t); err != nil {
 		return 0, err
 	}

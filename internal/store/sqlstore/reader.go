@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -22,32 +23,91 @@ const tokenColumns = `id, user_id, name, description, scopes, impersonation, rev
 	token_digest`
 
 // reader implements store.Reader over a pool (reads outside transactions) or a
-// transaction. The queries of the fixed lookups are rebound once, here.
+// transaction. The fixed lookups are rebound once, here, and on a pool optionally
+// prepared (Config.Prepare).
 type reader struct {
 	q querier
 	d Dialect
 
-	qUser, qUserByUsername, qUserByEmail string
-	qToken, qTokenByDigest, qTokenIPs   string
-	qSettings                           string
+	user, userByUsername, userByEmail lookup
+	token, tokenByDigest, tokenIPs    lookup
+	settings                          lookup
+}
+
+// lookup is one fixed query, with its prepared statement when the pool has one.
+type lookup struct {
+	query string
+	stmt  *sql.Stmt
+}
+
+func (l lookup) row(ctx context.Context, q querier, args ...any) *sql.Row {
+	if l.stmt != nil {
+		return l.stmt.QueryRowContext(ctx, args...)
+	}
+	return q.QueryRowContext(ctx, l.query, args...)
+}
+
+func (l lookup) rows(ctx context.Context, q querier, args ...any) (*sql.Rows, error) {
+	if l.stmt != nil {
+		return l.stmt.QueryContext(ctx, args...)
+	}
+	return q.QueryContext(ctx, l.query, args...)
 }
 
 func newReader(q querier, d Dialect) reader {
-	r := reader{q: q, d: d}
-	r.prepare()
-	return r
+	l := func(query string) lookup { return lookup{query: d.Rebind(query)} }
+	return reader{
+		q:    q,
+		d:    d,
+		user: l("SELECT " + userColumns + " FROM users WHERE id = ?"),
+		// lower(?) rather than lowering in Go: both sides then go through the same
+		// database function the unique index uses, whatever it does with non-ASCII.
+		userByUsername: l("SELECT " + userColumns + " FROM users WHERE lower(username) = lower(?)"),
+		userByEmail:    l("SELECT " + userColumns + " FROM users WHERE lower(email) = lower(?)"),
+		token:          l("SELECT " + tokenColumns + " FROM personal_access_tokens WHERE id = ?"),
+		tokenByDigest:  l("SELECT " + tokenColumns + " FROM personal_access_tokens WHERE token_digest = ?"),
+		tokenIPs:       l("SELECT ip FROM token_last_used_ips WHERE token_id = ? ORDER BY used_at DESC, ip"),
+		settings:       l("SELECT data FROM settings WHERE id = 1"),
+	}
 }
 
-func (r *reader) prepare() {
-	r.qUser = r.d.Rebind("SELECT " + userColumns + " FROM users WHERE id = ?")
-	// lower(?) rather than lowering in Go: both sides then go through the same database
-	// function the unique index uses, whatever it does with non-ASCII letters.
-	r.qUserByUsername = r.d.Rebind("SELECT " + userColumns + " FROM users WHERE lower(username) = lower(?)")
-	r.qUserByEmail = r.d.Rebind("SELECT " + userColumns + " FROM users WHERE lower(email) = lower(?)")
-	r.qToken = r.d.Rebind("SELECT " + tokenColumns + " FROM personal_access_tokens WHERE id = ?")
-	r.qTokenByDigest = r.d.Rebind("SELECT " + tokenColumns + " FROM personal_access_tokens WHERE token_digest = ?")
-	r.qTokenIPs = r.d.Rebind("SELECT ip FROM token_last_used_ips WHERE token_id = ? ORDER BY used_at DESC, ip")
-	r.qSettings = "SELECT data FROM settings WHERE id = 1"
+func (r *reader) lookups() []*lookup {
+	return []*lookup{&r.user, &r.userByUsername, &r.userByEmail, &r.token, &r.tokenByDigest,
+		&r.tokenIPs, &r.settings}
+}
+
+// prepare prepares every lookup on db.
+func (r *reader) prepare(ctx context.Context, db *sql.DB) error {
+	for _, l := range r.lookups() {
+		st, err := db.PrepareContext(ctx, l.query)
+		if err != nil {
+			r.closeStmts()
+			return fmt.Errorf("store: prepare %q: %w", l.query, err)
+		}
+		l.stmt = st
+	}
+	return nil
+}
+
+func (r *reader) closeStmts() error {
+	var errs []error
+	for _, l := range r.lookups() {
+		if l.stmt != nil {
+			errs = append(errs, l.stmt.Close())
+			l.stmt = nil
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// over returns the reader's lookups running on tx; prepared statements belong to the
+// read pool, so inside a transaction the plain queries are used.
+func (r reader) over(tx *sql.Tx) reader {
+	r.q = tx
+	for _, l := range r.lookups() {
+		l.stmt = nil
+	}
+	return r
 }
 
 // scanner is *sql.Row or *sql.Rows.
@@ -74,9 +134,9 @@ func tokenDest(t *keygate.Token, row *tokenRow) []any {
 
 func (row tokenRow) finish(t *keygate.Token) { t.PreviousID = row.prev.Int64 }
 
-func (r reader) user(ctx context.Context, query string, what string, key any) (keygate.User, error) {
+func (r reader) getUser(ctx context.Context, l lookup, what string, key any) (keygate.User, error) {
 	var u keygate.User
-	err := r.q.QueryRowContext(ctx, query, key).Scan(userDest(&u)...)
+	err := l.row(ctx, r.q, key).Scan(userDest(&u)...)
 	if isNoRows(err) {
 		return keygate.User{}, notFound(what, key)
 	}
@@ -88,17 +148,17 @@ func (r reader) user(ctx context.Context, query string, what string, key any) (k
 
 // User returns the user id.
 func (r reader) User(ctx context.Context, id int64) (keygate.User, error) {
-	return r.user(ctx, r.qUser, "user", id)
+	return r.getUser(ctx, r.user, "user", id)
 }
 
 // UserByUsername returns the user whose username matches case-insensitively.
 func (r reader) UserByUsername(ctx context.Context, username string) (keygate.User, error) {
-	return r.user(ctx, r.qUserByUsername, "user with username", username)
+	return r.getUser(ctx, r.userByUsername, "user with username", username)
 }
 
 // UserByEmail returns the user whose email matches case-insensitively.
 func (r reader) UserByEmail(ctx context.Context, email string) (keygate.User, error) {
-	return r.user(ctx, r.qUserByEmail, "user with email", email)
+	return r.getUser(ctx, r.userByEmail, "user with email", email)
 }
 
 // Users returns one page of the users f selects and how many it selects in all.
@@ -158,11 +218,11 @@ func (r reader) Users(ctx context.Context, f store.UserFilter) ([]keygate.User, 
 
 // Token returns the token id with its last-used addresses, most recent first.
 func (r reader) Token(ctx context.Context, id int64) (keygate.Token, error) {
-	t, err := r.token(ctx, r.qToken, "token", id)
+	t, err := r.getToken(ctx, r.token, "token", id)
 	if err != nil {
 		return t, err
 	}
-	rows, err := r.q.QueryContext(ctx, r.qTokenIPs, id)
+	rows, err := r.tokenIPs.rows(ctx, r.q, id)
 	if err != nil {
 		return keygate.Token{}, fmt.Errorf("store: token %d addresses: %w", id, r.d.Classify(err))
 	}
@@ -183,10 +243,10 @@ func (r reader) Token(ctx context.Context, id int64) (keygate.Token, error) {
 // TokenByDigest is the verification lookup: one query on the unique digest index.
 func (r reader) TokenByDigest(ctx context.Context, digest []byte) (keygate.Token, error) {
 	// The digest is a keyed hash, not the token, but it still stays out of the error.
-	return r.token(ctx, r.qTokenByDigest, "token with digest", "(redacted)", digest)
+	return r.getToken(ctx, r.tokenByDigest, "token with digest", "(redacted)", digest)
 }
 
-func (r reader) token(ctx context.Context, query, what string, key any, arg ...any) (keygate.Token, error) {
+func (r reader) getToken(ctx context.Context, l lookup, what string, key any, arg ...any) (keygate.Token, error) {
 	if len(arg) == 0 {
 		arg = []any{key}
 	}
@@ -194,7 +254,7 @@ func (r reader) token(ctx context.Context, query, what string, key any, arg ...a
 		t   keygate.Token
 		row tokenRow
 	)
-	err := r.q.QueryRowContext(ctx, query, arg...).Scan(tokenDest(&t, &row)...)
+	err := l.row(ctx, r.q, arg...).Scan(tokenDest(&t, &row)...)
 	if isNoRows(err) {
 		return keygate.Token{}, notFound(what, key)
 	}
@@ -334,7 +394,7 @@ func (r reader) page(ctx context.Context, table, cols string, w where, order str
 func (r reader) Settings(ctx context.Context) (keygate.Settings, error) {
 	s := keygate.DefaultSettings()
 	var data string
-	err := r.q.QueryRowContext(ctx, r.qSettings).Scan(&data)
+	err := r.settings.row(ctx, r.q).Scan(&data)
 	if isNoRows(err) {
 		return s, nil
 	}
