@@ -44,7 +44,7 @@ func settingsBody(s keygate.Settings) settingsJSON {
 	out := settingsJSON{
 		ID: 1, PersonalAccessTokenPrefix: s.PersonalAccessTokenPrefix,
 		RequirePersonalAccessTokenExpiry: s.RequirePersonalAccessTokenExpiry,
-		AdminMode: s.AdminMode, ImpersonationEnabled: s.ImpersonationEnabled,
+		AdminMode:                        s.AdminMode, ImpersonationEnabled: s.ImpersonationEnabled,
 	}
 	if s.MaxPersonalAccessTokenLifetime > 0 {
 		n := s.MaxPersonalAccessTokenLifetime
