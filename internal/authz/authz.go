@@ -174,3 +174,6 @@ func AllowedScopesFor(owner keygate.User) []keygate.Scope {
 	}
 	return out
 }
+
+// RootGrants returns the grants GitLab's root API class adds to every endpoint.
+func RootGrants() []Grant { return slices.Clone(rootGrants) }
