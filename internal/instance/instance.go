@@ -19,7 +19,7 @@ import (
 	"github.com/keygate/keygate/internal/secret"
 	"github.com/keygate/keygate/internal/service"
 	"github.com/keygate/keygate/internal/store"
-	// TEMP "github.com/keygate/keygate/internal/store/postgres"
+	"github.com/keygate/keygate/internal/store/postgres"
 	"github.com/keygate/keygate/internal/store/sqlite"
 )
 
@@ -130,7 +130,7 @@ func openStore(ctx context.Context, cfg Config) (store.Store, error) {
 	case cfg.DatabaseURL == "":
 		return sqlite.Open(ctx, filepath.Join(cfg.DataDir, DatabaseFile))
 	case IsPostgres(cfg.DatabaseURL):
-		return nil, fmt.Errorf("TEMP")
+		return postgres.Open(ctx, cfg.DatabaseURL)
 	}
 	return nil, fmt.Errorf("database URL must start with postgres:// (or be empty for SQLite)")
 }

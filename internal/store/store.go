@@ -132,7 +132,8 @@ type TokenFilter struct {
 	ExpiresAfter   *keygate.Date
 	ExpiresBefore  *keygate.Date
 	// Sort is one of GitLab's token sorts (created_asc, created_desc, expires_asc,
-	// expires_desc, last_used_asc, last_used_desc, name_asc, name_desc); "" is id desc.
+	// expires_desc, last_used_asc, last_used_desc, name_asc, name_desc); "" (and any
+	// other value) is id ascending, the order GitLab's offset pagination falls back to.
 	Sort string
 	Page Page
 }
