@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -68,7 +69,10 @@ type Store struct {
 	listening   atomic.Bool  // the listener is connected and caught up: seq is current
 	listenerPID atomic.Uint32
 	stop        context.CancelFunc
-	done      chan struct{}
+	done        chan struct{}
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 var _ store.Store = (*Store)(nil)
@@ -239,25 +243,25 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close stops the listener and closes the pool.
+// Close stops the listener and closes the pool. Later calls return the first's result.
 func (s *Store) Close() error {
-	if s.stop == nil {
-		return nil
-	}
-	s.stop()
-	<-s.done
-	s.stop = nil
-	s.listening.Store(false)
-	err := errors.Join(s.sqlDB.Close(), s.db.Close())
-	s.pool.Close()
-	return err
+	s.closeOnce.Do(func() {
+		s.stop()
+		<-s.done
+		s.listening.Store(false) // Marker now fails on the closed pool instead of lying
+		s.closeErr = errors.Join(s.sqlDB.Close(), s.db.Close())
+		s.pool.Close()
+	})
+	return s.closeErr
 }
 
 // dialect is PostgreSQL's sqlstore.Dialect.
 type dialect struct{}
 
+// Rebind turns ? into $n.
 func (dialect) Rebind(q string) string { return sqlstore.RebindDollar(q) }
 
+// Time passes the instant through; pgx encodes it as timestamptz.
 func (dialect) Time(t time.Time) any { return t }
 
 // Date is midnight UTC of the date; pgx encodes a date parameter from its calendar day.
@@ -286,11 +290,15 @@ func (dialect) Classify(err error) error {
 	return err
 }
 
+// Retryable: a serialization failure or deadlock aborted the transaction through no fault
+// of its own, and a re-run may succeed.
 func (dialect) Retryable(err error) bool {
 	var e *pgconn.PgError
 	return errors.As(err, &e) && (e.Code == serializationFailure || e.Code == deadlockDetected)
 }
 
+// MarkerMoved queues the notification that tells every node's listener, this one's
+// included, about the new revision.
 func (dialect) MarkerMoved(ctx context.Context, tx *sql.Tx, _ int64) error {
 	_, err := tx.ExecContext(ctx, notifyQuery)
 	return err

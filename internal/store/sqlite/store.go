@@ -235,10 +235,13 @@ func (s *Store) Close() error {
 // dialect is SQLite's sqlstore.Dialect.
 type dialect struct{}
 
+// Rebind keeps the ? placeholders, which are SQLite's own.
 func (dialect) Rebind(q string) string { return q }
 
+// Time is the fixed-width UTC text form, whose text order is time order.
 func (dialect) Time(t time.Time) any { return t.UTC().Format(sqlstore.TimeLayout) }
 
+// Date is YYYY-MM-DD text, whose text order is date order.
 func (dialect) Date(d keygate.Date) any { return d.String() }
 
 // Classify reads the extended result code; the driver's message text is not a contract.
@@ -260,4 +263,6 @@ func (dialect) Classify(err error) error {
 // do not fail on each other; a busy file is already waited for by busy_timeout.
 func (dialect) Retryable(error) bool { return false }
 
+// MarkerMoved has nothing to add: other connections see the commit through
+// PRAGMA data_version.
 func (dialect) MarkerMoved(context.Context, *sql.Tx, int64) error { return nil }

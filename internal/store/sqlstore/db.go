@@ -192,12 +192,10 @@ type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-var errNoRows = sql.ErrNoRows
-
 // notFound wraps store.ErrNotFound with what was looked up.
 func notFound(what string, key any) error {
 	return fmt.Errorf("%s %v: %w", what, key, store.ErrNotFound)
 }
 
 // isNoRows reports whether err is database/sql's "no rows".
-func isNoRows(err error) bool { return errors.Is(err, errNoRows) }
+func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
