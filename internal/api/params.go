@@ -53,7 +53,13 @@ func readParams(r *http.Request) (*params, error) {
 		dec := json.NewDecoder(strings.NewReader(string(body)))
 		dec.UseNumber()
 		var obj map[string]any
-		if err := dec.Decode(&obj); err != nil || dec.More() {
+		err := dec.Decode(&obj)
+		if err == nil {
+			if _, terr := dec.Token(); terr != io.EOF { // trailing content after the object
+				err = errors.New("trailing data")
+			}
+		}
+		if err != nil {
 			if ct == "" {
 				if form, ferr := url.ParseQuery(string(body)); ferr == nil {
 					for k, vs := range form {
@@ -193,9 +199,10 @@ func (p *params) date(name string) (*keygate.Date, error) {
 	}
 	d, err := keygate.ParseDate(strings.TrimSpace(s))
 	if err != nil {
-		// Grape's Date coercion also takes a full timestamp; keep its date.
+		// Grape's Date coercion also takes a full timestamp; keep its date as written,
+		// not shifted to UTC.
 		if t, terr := time.Parse(time.RFC3339, strings.TrimSpace(s)); terr == nil {
-			return new(keygate.DateOf(t)), nil
+			return &keygate.Date{Year: t.Year(), Month: t.Month(), Day: t.Day()}, nil
 		}
 		return nil, paramError(name + " is invalid")
 	}
@@ -225,7 +232,8 @@ func parseDateTime(s string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("not a datetime: %q", s)
 }
 
-// list reads an array parameter; a single string is split on commas (GitLab accepts both).
+// list reads an array parameter; a single string comes back as one item, which
+// keygate.ParseScopes then splits on commas (GitLab accepts both forms).
 func (p *params) list(name string) ([]string, bool, error) {
 	v, ok := p.values[name]
 	if !ok || v == nil {
@@ -286,6 +294,7 @@ func (p *params) page() (store.Page, error) {
 // paginate sets GitLab's offset-pagination headers for a page of a list of total items.
 func paginate(w http.ResponseWriter, r *http.Request, pg store.Page, total int, externalURL string) {
 	h := w.Header()
+	pg.Size = max(pg.Size, 1)
 	pages := max(1, (total+pg.Size-1)/pg.Size)
 	h.Set("X-Page", strconv.Itoa(pg.Number))
 	h.Set("X-Per-Page", strconv.Itoa(pg.Size))
