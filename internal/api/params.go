@@ -300,8 +300,9 @@ func paginate(w http.ResponseWriter, r *http.Request, pg store.Page, total int, 
 	h.Set("X-Per-Page", strconv.Itoa(pg.Size))
 	h.Set("X-Prev-Page", "")
 	h.Set("X-Next-Page", "")
-	if pg.Number > 1 {
-		h.Set("X-Prev-Page", strconv.Itoa(min(pg.Number-1, pages)))
+	outOfRange := pg.Number > pages // Kaminari gives such a page neither prev nor next
+	if pg.Number > 1 && !outOfRange {
+		h.Set("X-Prev-Page", strconv.Itoa(pg.Number-1))
 	}
 	if pg.Number < pages {
 		h.Set("X-Next-Page", strconv.Itoa(pg.Number+1))
@@ -315,8 +316,8 @@ func paginate(w http.ResponseWriter, r *http.Request, pg store.Page, total int, 
 		return "<" + externalURL + r.URL.Path + "?" + q.Encode() + `>; rel="` + rel + `"`
 	}
 	var links []string
-	if pg.Number > 1 {
-		links = append(links, link(min(pg.Number-1, pages), "prev"))
+	if pg.Number > 1 && !outOfRange {
+		links = append(links, link(pg.Number-1, "prev"))
 	}
 	if pg.Number < pages {
 		links = append(links, link(pg.Number+1, "next"))

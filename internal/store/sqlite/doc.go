@@ -6,7 +6,9 @@
 // instead of upgrading a read lock later, which is what makes two processes (the server
 // and `keygate admin`) queue on busy_timeout rather than fail with SQLITE_BUSY
 // deadlocks. Reads outside transactions go to a separate pool of query_only connections,
-// which WAL lets run beside the writer.
+// which WAL lets run beside the writer. Because the writer is one connection, InTx must
+// not be called from inside an InTx callback: the inner call would wait for the
+// connection the outer one holds until its context ends.
 //
 // Marker: one more reader connection stays pinned. SQLite's PRAGMA data_version on a
 // connection changes whenever any other connection, in this process or another, has

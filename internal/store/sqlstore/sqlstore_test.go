@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"slices"
 	"testing"
+	"testing/fstest"
 
 	"github.com/keygate/keygate"
 )
@@ -55,14 +56,23 @@ func TestRebindDollar(t *testing.T) {
 
 func TestReadMigrations(t *testing.T) {
 	// Real migration sets are tested by the backends; here the refusals.
-	if _, err := ReadMigrations(badFS{"0001_a.up.sql", "1_b.up.sql"}); err == nil {
+	if _, err := ReadMigrations(files("0001_a.up.sql", "1_b.up.sql")); err == nil {
 		t.Error("ReadMigrations(two files of version 1) = nil error, want one")
 	}
-	if _, err := ReadMigrations(badFS{"init.up.sql"}); err == nil {
+	if _, err := ReadMigrations(files("init.up.sql")); err == nil {
 		t.Error("ReadMigrations(init.up.sql) = nil error, want one")
 	}
-	ms, err := ReadMigrations(badFS{"0002_b.up.sql", "0001_a.up.sql"})
+	ms, err := ReadMigrations(files("0002_b.up.sql", "0001_a.up.sql"))
 	if err != nil || len(ms) != 2 || ms[0].Version != 1 || ms[1].Name != "b" {
 		t.Errorf("ReadMigrations(0002_b, 0001_a) = %+v, %v, want versions 1, 2 in order", ms, err)
 	}
+}
+
+// files is a migrations directory holding the named files, each with a trivial body.
+func files(names ...string) fstest.MapFS {
+	m := fstest.MapFS{}
+	for _, n := range names {
+		m[n] = &fstest.MapFile{Data: []byte("SELECT 1;")}
+	}
+	return m
 }
