@@ -28,6 +28,12 @@ var migrationFiles embed.FS
 // when something holds the file far longer than any of ours would.
 const busyTimeout = 10 * time.Second
 
+// mmapSize is how much of the file each connection reads through a memory map rather than
+// read(2). Token lookups touch a few pages scattered over the file; mapping it saves a
+// system call per page (on a million tokens, 66 → 38 µs per lookup here). It is address
+// space, not memory: pages are shared with the OS page cache.
+const mmapSize = 1 << 30
+
 // sqlDB is sqlstore.DB under a name that, embedded, stays unexported: Store offers its
 // methods, not the field.
 type sqlDB = sqlstore.DB
@@ -60,7 +66,8 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, err
 	}
 	common := "_pragma=busy_timeout(" + fmt.Sprint(busyTimeout.Milliseconds()) + ")" +
-		"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"
+		"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)" +
+		"&_pragma=mmap_size(" + fmt.Sprint(mmapSize) + ")"
 	base := "file:" + uriPath(path) + "?" + common
 
 	s := &Store{}

@@ -81,7 +81,7 @@ func (r *reader) prepare(ctx context.Context, db *sql.DB) error {
 	for _, l := range r.lookups() {
 		st, err := db.PrepareContext(ctx, l.query)
 		if err != nil {
-			r.closeStmts()
+			_ = r.closeStmts()
 			return fmt.Errorf("store: prepare %q: %w", l.query, err)
 		}
 		l.stmt = st

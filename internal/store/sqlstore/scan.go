@@ -13,6 +13,7 @@ import (
 // timeCol scans a NOT NULL timestamp.
 type timeCol struct{ p *time.Time }
 
+// Scan implements sql.Scanner.
 func (c timeCol) Scan(src any) error {
 	t, ok, err := parseTime(src)
 	if err != nil {
@@ -28,6 +29,7 @@ func (c timeCol) Scan(src any) error {
 // nullTimeCol scans a nullable timestamp into a *time.Time (nil for NULL).
 type nullTimeCol struct{ p **time.Time }
 
+// Scan implements sql.Scanner.
 func (c nullTimeCol) Scan(src any) error {
 	t, ok, err := parseTime(src)
 	if err != nil {
@@ -70,6 +72,7 @@ func parseTimeText(s string) (time.Time, bool, error) {
 // nullDateCol scans a nullable date into a *keygate.Date (nil for NULL).
 type nullDateCol struct{ p **keygate.Date }
 
+// Scan implements sql.Scanner.
 func (c nullDateCol) Scan(src any) error {
 	var d keygate.Date
 	switch v := src.(type) {
@@ -101,6 +104,7 @@ func (c nullDateCol) Scan(src any) error {
 // scopesCol scans the comma-joined scopes column.
 type scopesCol struct{ p *keygate.Scopes }
 
+// Scan implements sql.Scanner.
 func (c scopesCol) Scan(src any) error {
 	var s string
 	switch v := src.(type) {
