@@ -2,6 +2,8 @@ package service
 
 import (
 	"context"
+	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -10,6 +12,7 @@ import (
 	"github.com/keygate/keygate/internal/authz"
 	"github.com/keygate/keygate/internal/clock"
 	"github.com/keygate/keygate/internal/secret"
+	"github.com/keygate/keygate/internal/store"
 	"github.com/keygate/keygate/internal/store/sqlite"
 )
 
@@ -65,4 +68,63 @@ func BenchmarkAuthenticate(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// seedTokens stores n tokens of root through the store and returns their plaintexts.
+func seedTokens(b *testing.B, svc *Service, n int) []string {
+	b.Helper()
+	ctx := context.Background()
+	plain := make([]string, n)
+	const batch = 5000
+	exp := keygate.DateOf(svc.clock.Now()).AddDays(300)
+	for lo := 0; lo < n; lo += batch {
+		err := svc.store.InTx(ctx, func(tx store.Tx) error {
+			for i := lo; i < min(lo+batch, n); i++ {
+				sec, err := secret.Generate("glpat-")
+				if err != nil {
+					return err
+				}
+				d := svc.dig.Digest(sec)
+				t := keygate.Token{UserID: 1, Name: "seed", Scopes: keygate.Scopes{keygate.ScopeAPI}, ExpiresAt: &exp,
+					CreatedAt: svc.clock.Now(), UpdatedAt: svc.clock.Now(), Digest: d[:]}
+				if err := tx.CreateToken(ctx, &t); err != nil {
+					return err
+				}
+				plain[i] = sec.Reveal()
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatalf("seed: %v", err)
+		}
+	}
+	return plain
+}
+
+// benchVerifyCold authenticates random tokens out of n stored ones with a one-entry
+// cache, so every verification is a miss: parse, digest, marker, one indexed lookup and
+// the owner's row.
+func benchVerifyCold(b *testing.B, n int) {
+	svc, _ := benchService(b)
+	svc.cache = newTokenCache(1)
+	plain := seedTokens(b, svc, n)
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(1, 2))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := svc.Authenticate(ctx, Credential{Token: plain[rng.IntN(n)]}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkVerifyCold10k(b *testing.B) { benchVerifyCold(b, 10_000) }
+
+// BenchmarkVerifyCold1M needs KEYGATE_BENCH_1M=1: seeding a million rows takes minutes.
+func BenchmarkVerifyCold1M(b *testing.B) {
+	if os.Getenv("KEYGATE_BENCH_1M") == "" {
+		b.Skip("set KEYGATE_BENCH_1M=1 to seed 1M tokens")
+	}
+	benchVerifyCold(b, 1_000_000)
 }

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"modernc.org/sqlite"
@@ -51,6 +52,17 @@ type Store struct {
 	seq    int64
 	cached bool
 	closed bool
+
+	// The fast path of Marker: while the WAL-index header is byte for byte the one seen
+	// before the last slow read, nothing has committed since and seq still holds.
+	shmMu sync.RWMutex // held for reading around shm access; Close unmaps under it
+	shm   *shmView     // nil when the index cannot be mapped: always the slow path
+	fast  atomic.Pointer[fastMarker]
+}
+
+type fastMarker struct {
+	hdr [walIndexHeaderLen]byte
+	seq int64
 }
 
 var _ store.Store = (*Store)(nil)
@@ -101,6 +113,11 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err := s.pinMarker(ctx); err != nil {
 		_ = s.Close()
 		return nil, fmt.Errorf("sqlite: open %s: marker connection: %w", path, err)
+	}
+	// The index exists once a connection has opened the file in WAL mode. Without it
+	// (another platform, an odd file system) Marker stays on the data_version query.
+	if v, err := openShm(path); err == nil {
+		s.shm = v
 	}
 	s.sqlDB, err = sqlstore.New(ctx, sqlstore.Config{
 		Read: s.read, Write: s.write, Dialect: dialect{}, MaxAttempts: 1, Prepare: true,
@@ -174,11 +191,32 @@ func (s *Store) pinMarker(ctx context.Context) error {
 // connection says some connection committed since the last read. It is never stale: the
 // data_version check itself sees every commit made before the call.
 func (s *Store) Marker(ctx context.Context) (int64, error) {
+	s.shmMu.RLock()
+	if s.shm != nil {
+		if f := s.fast.Load(); f != nil && s.shm.header() == f.hdr {
+			s.shmMu.RUnlock()
+			return f.seq, nil
+		}
+	}
+	s.shmMu.RUnlock()
+	return s.slowMarker(ctx)
+}
+
+// slowMarker asks SQLite itself. The WAL-index header is copied before the question, so a
+// commit racing with it changes the header relative to the copy and the next call asks
+// again.
+func (s *Store) slowMarker(ctx context.Context) (int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return 0, errClosed
 	}
+	var hdr [walIndexHeaderLen]byte
+	s.shmMu.RLock()
+	if s.shm != nil {
+		hdr = s.shm.header()
+	}
+	s.shmMu.RUnlock()
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
@@ -190,15 +228,17 @@ func (s *Store) Marker(ctx context.Context) (int64, error) {
 	if err := s.dvStmt.QueryRowContext(ctx).Scan(&dv); err != nil {
 		return 0, fmt.Errorf("sqlite: marker: %w", err)
 	}
-	if s.cached && dv == s.dv {
-		return s.seq, nil
+	if !s.cached || dv != s.dv {
+		var seq int64
+		if err := s.seqStm.QueryRowContext(ctx).Scan(&seq); err != nil {
+			return 0, fmt.Errorf("sqlite: marker: %w", err)
+		}
+		s.dv, s.seq, s.cached = dv, seq, true
 	}
-	var seq int64
-	if err := s.seqStm.QueryRowContext(ctx).Scan(&seq); err != nil {
-		return 0, fmt.Errorf("sqlite: marker: %w", err)
+	if s.shm != nil {
+		s.fast.Store(&fastMarker{hdr: hdr, seq: s.seq})
 	}
-	s.dv, s.seq, s.cached = dv, seq, true
-	return seq, nil
+	return s.seq, nil
 }
 
 var errClosed = errors.New("sqlite: store closed")
@@ -221,6 +261,13 @@ func (s *Store) Close() error {
 	}
 	s.closed = true
 	var errs []error
+	s.shmMu.Lock()
+	if s.shm != nil {
+		errs = append(errs, s.shm.close())
+		s.shm = nil
+	}
+	s.fast.Store(nil)
+	s.shmMu.Unlock()
 	if s.sqlDB != nil {
 		errs = append(errs, s.sqlDB.Close())
 	}
