@@ -8,7 +8,9 @@ type shmView struct{}
 
 const walIndexHeaderLen = 48
 
-func openShm(string) (*shmView, error) { return nil, errors.New("no shared-memory WAL index view here") }
+func openShm(string) (*shmView, error) {
+	return nil, errors.New("no shared-memory WAL index view here")
+}
 
 func (*shmView) header() (h [walIndexHeaderLen]byte) { return h }
 
