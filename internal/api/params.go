@@ -291,6 +291,9 @@ func (p *params) page() (store.Page, error) {
 	return pg, nil
 }
 
+// maxCountedRecords: above it GitLab omits X-Total, X-Total-Pages and rel="last".
+const maxCountedRecords = 10_000
+
 // paginate sets GitLab's offset-pagination headers for a page of a list of total items.
 func paginate(w http.ResponseWriter, r *http.Request, pg store.Page, total int, externalURL string) {
 	h := w.Header()
@@ -307,8 +310,11 @@ func paginate(w http.ResponseWriter, r *http.Request, pg store.Page, total int, 
 	if pg.Number < pages {
 		h.Set("X-Next-Page", strconv.Itoa(pg.Number+1))
 	}
-	h.Set("X-Total", strconv.Itoa(total))
-	h.Set("X-Total-Pages", strconv.Itoa(pages))
+	counted := total <= maxCountedRecords
+	if counted {
+		h.Set("X-Total", strconv.Itoa(total))
+		h.Set("X-Total-Pages", strconv.Itoa(pages))
+	}
 	link := func(page int, rel string) string {
 		q := r.URL.Query()
 		q.Set("page", strconv.Itoa(page))
@@ -322,6 +328,9 @@ func paginate(w http.ResponseWriter, r *http.Request, pg store.Page, total int, 
 	if pg.Number < pages {
 		links = append(links, link(pg.Number+1, "next"))
 	}
-	links = append(links, link(1, "first"), link(pages, "last"))
+	links = append(links, link(1, "first"))
+	if counted {
+		links = append(links, link(pages, "last"))
+	}
 	h.Set("Link", strings.Join(links, ", "))
 }

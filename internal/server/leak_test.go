@@ -71,6 +71,9 @@ func TestNoPlaintextAtRest(t *testing.T) {
 			} else {
 				haystacks["tables"] = dumpPostgres(t, srv.DatabaseURL)
 			}
+			if !strings.Contains(srv.Logs(), `"route":"GET /api/v4/user"`) || !strings.Contains(srv.Logs(), `"token_id":"`) {
+				t.Error("the access log lacks the route pattern or the token ID")
+			}
 			if len(issued) < 3 {
 				t.Fatalf("flow issued %d tokens, want at least 3", len(issued))
 			}
