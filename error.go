@@ -30,7 +30,9 @@ type Error struct {
 	// Field, when set, names the input that was wrong; transports that answer with a
 	// per-field body (GitLab's model validation) use it.
 	Field string
-	Err   error
+	// Reasons explain a denial to the caller who asks (authz.Decision.Reasons).
+	Reasons []string
+	Err     error
 }
 
 // Error renders the operation, the public message and the cause.

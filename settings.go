@@ -9,6 +9,12 @@ type Settings struct {
 	MaxPersonalAccessTokenLifetime int
 	AdminMode                      bool
 	ImpersonationEnabled           bool
+	// InactiveResourceTokensDeleteAfterDays is how long the bot of a project or group
+	// token stays after its last token went inactive (GitLab's
+	// inactive_resource_access_tokens_delete_after_days; 0: never delete).
+	InactiveResourceTokensDeleteAfterDays int
+	// ServiceAccessTokensExpirationEnforced: service accounts' tokens need an expiry.
+	ServiceAccessTokensExpirationEnforced bool
 }
 
 // DefaultTokenLifetimeDays is GitLab's maximum (and default) token lifetime.
@@ -17,9 +23,11 @@ const DefaultTokenLifetimeDays = 365
 // DefaultSettings are the settings of a new instance.
 func DefaultSettings() Settings {
 	return Settings{
-		PersonalAccessTokenPrefix:        "glpat-",
-		RequirePersonalAccessTokenExpiry: true,
-		ImpersonationEnabled:             true,
+		PersonalAccessTokenPrefix:             "glpat-",
+		RequirePersonalAccessTokenExpiry:      true,
+		ImpersonationEnabled:                  true,
+		InactiveResourceTokensDeleteAfterDays: 30,
+		ServiceAccessTokensExpirationEnforced: true,
 	}
 }
 

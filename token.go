@@ -50,6 +50,8 @@ func (t Token) TypeFor(owner User) TokenType {
 		return TokenImpersonation
 	case owner.Type == UserServiceAccount:
 		return TokenServiceAccount
+	case owner.Type == UserProjectBot && owner.BotSourceType == SourceNamespace:
+		return TokenGroup
 	case owner.Type == UserProjectBot:
 		return TokenProject
 	}

@@ -48,6 +48,12 @@ type User struct {
 	CreatedAt      time.Time
 	ConfirmedAt    *time.Time
 	LastActivityOn *Date
+	// BotSourceType and BotSourceID name the project or group a project bot belongs to;
+	// a group service account records its group in BotSourceID with SourceNamespace.
+	BotSourceType SourceType
+	BotSourceID   int64
+	// CreatedByID is the user who created a bot or service account (0: none recorded).
+	CreatedByID int64
 }
 
 // Bot reports whether the user is a machine account (project/group bot or service account).

@@ -60,6 +60,33 @@ type Route struct {
 	// Summary documents the route; "Keygate extension" marks routes GitLab lacks.
 	Summary string
 	handler handlerFunc
+	// Kind and Action: the route acts on the project or group named by {id}; the
+	// wrapper resolves it, hides it (404) from those who cannot see it and refuses (403)
+	// those whose role is too low, before the handler runs.
+	Kind   authz.ResourceKind
+	Action authz.Action
+	// deferred: the wrapper only hides the resource (read); the service enforces Action
+	// itself, to keep GitLab's order of checks and its answers (a 409 before the
+	// permission check on members, 401 or 400 rather than 403 on access tokens). can_i
+	// and the docs still report Action.
+	deferred bool
+}
+
+// later marks the route's Action as enforced by the service.
+func (rt Route) later() Route {
+	rt.deferred = true
+	return rt
+}
+
+// route builds a table entry for a route that needs no resource resolution.
+func route(method, pattern string, rule authz.Rule, summary string, h handlerFunc) Route {
+	return Route{Method: method, Pattern: pattern, Rule: rule, Summary: summary, handler: h}
+}
+
+// on marks a route as acting on the {id} resource.
+func (rt Route) on(kind authz.ResourceKind, a authz.Action) Route {
+	rt.Kind, rt.Action = kind, a
+	return rt
 }
 
 // Prefix is where the API lives.
@@ -78,30 +105,74 @@ func (a *API) Routes() []Route {
 	adminRead := authz.Rule{Grants: readUser, Admin: true}
 	anyScope := authz.Rule{AnyScope: true}
 	plain := authz.Rule{}
-	return []Route{
-		{"GET", "/version", user, "Version of the GitLab API Keygate matches", a.version},
-		{"GET", "/metadata", user, "Instance metadata", a.metadata},
-		{"GET", "/user", user, "The authenticated user", a.currentUser},
-		{"GET", "/users", user, "List users", a.listUsers},
-		{"GET", "/users/{id}", user, "Get a user", a.getUser},
-		{"POST", "/users", admin, "Create a user (admin)", a.createUser},
-		{"PUT", "/users/{id}", admin, "Modify a user (admin)", a.modifyUser},
-		{"POST", "/users/{id}/block", admin, "Block a user (admin)", a.userState(service.ActionBlock)},
-		{"POST", "/users/{id}/unblock", admin, "Unblock a user (admin)", a.userState(service.ActionUnblock)},
-		{"POST", "/users/{id}/deactivate", admin, "Deactivate a user (admin)", a.userState(service.ActionDeactivate)},
-		{"POST", "/users/{id}/activate", admin, "Activate a user (admin)", a.userState(service.ActionActivate)},
-		{"POST", "/users/{user_id}/personal_access_tokens", admin, "Create a personal access token for a user (admin)", a.createTokenForUser},
-		{"POST", "/user/personal_access_tokens", plain, "Create a personal access token for yourself", a.createTokenForSelf},
-		{"GET", "/personal_access_tokens", plain, "List personal access tokens", a.listTokens},
-		{"GET", "/personal_access_tokens/self", anyScope, "The token used for this request", a.getSelfToken},
-		{"GET", "/personal_access_tokens/{id}", plain, "Get a personal access token", a.getToken},
-		{"POST", "/personal_access_tokens/self/rotate", authz.Rule{Grants: selfRot}, "Rotate the token used for this request", a.rotateSelfToken},
-		{"POST", "/personal_access_tokens/{id}/rotate", plain, "Rotate a personal access token", a.rotateToken},
-		{"DELETE", "/personal_access_tokens/self", anyScope, "Revoke the token used for this request", a.revokeSelfToken},
-		{"DELETE", "/personal_access_tokens/{id}", plain, "Revoke a personal access token", a.revokeToken},
-		{"GET", "/application/settings", adminRead, "Instance settings (admin)", a.getSettings},
-		{"PUT", "/application/settings", admin, "Change instance settings (admin)", a.putSettings},
+	public := authz.Rule{Anonymous: true}
+	proj, grp := authz.KindProject, authz.KindGroup
+	routes := []Route{
+		route("GET", "/version", user, "Version of the GitLab API Keygate matches", a.version),
+		route("GET", "/metadata", user, "Instance metadata", a.metadata),
+		route("GET", "/user", user, "The authenticated user", a.currentUser),
+		route("GET", "/users", user, "List users", a.listUsers),
+		route("GET", "/users/{id}", user, "Get a user", a.getUser),
+		route("POST", "/users", admin, "Create a user (admin)", a.createUser),
+		route("PUT", "/users/{id}", admin, "Modify a user (admin)", a.modifyUser),
+		route("POST", "/users/{id}/block", admin, "Block a user (admin)", a.userState(service.ActionBlock)),
+		route("POST", "/users/{id}/unblock", admin, "Unblock a user (admin)", a.userState(service.ActionUnblock)),
+		route("POST", "/users/{id}/deactivate", admin, "Deactivate a user (admin)", a.userState(service.ActionDeactivate)),
+		route("POST", "/users/{id}/activate", admin, "Activate a user (admin)", a.userState(service.ActionActivate)),
+		route("POST", "/users/{user_id}/personal_access_tokens", admin, "Create a personal access token for a user (admin)", a.createTokenForUser),
+		route("POST", "/user/personal_access_tokens", plain, "Create a personal access token for yourself", a.createTokenForSelf),
+		route("GET", "/personal_access_tokens", plain, "List personal access tokens", a.listTokens),
+		route("GET", "/personal_access_tokens/self", anyScope, "The token used for this request", a.getSelfToken),
+		route("GET", "/personal_access_tokens/{id}", plain, "Get a personal access token", a.getToken),
+		route("POST", "/personal_access_tokens/self/rotate", authz.Rule{Grants: selfRot}, "Rotate the token used for this request", a.rotateSelfToken),
+		route("POST", "/personal_access_tokens/{id}/rotate", plain, "Rotate a personal access token", a.rotateToken),
+		route("DELETE", "/personal_access_tokens/self", anyScope, "Revoke the token used for this request", a.revokeSelfToken),
+		route("DELETE", "/personal_access_tokens/{id}", plain, "Revoke a personal access token", a.revokeToken),
+		route("GET", "/application/settings", adminRead, "Instance settings (admin)", a.getSettings),
+		route("PUT", "/application/settings", admin, "Change instance settings (admin)", a.putSettings),
+
+		{Method: "GET", Pattern: "/groups", Rule: public, Summary: "List groups", handler: a.listGroups},
+		{Method: "POST", Pattern: "/groups", Rule: plain, Summary: "Create a group", handler: a.createGroup},
+		Route{Method: "GET", Pattern: "/groups/{id}", Rule: public, Summary: "Get a group", handler: a.getGroup}.on(grp, authz.ActRead),
+		Route{Method: "PUT", Pattern: "/groups/{id}", Rule: plain, Summary: "Update a group (Owner)", handler: a.updateGroup}.on(grp, authz.ActUpdate),
+		Route{Method: "DELETE", Pattern: "/groups/{id}", Rule: plain, Summary: "Delete a group (Owner)", handler: a.deleteGroup}.on(grp, authz.ActDelete),
+		Route{Method: "GET", Pattern: "/groups/{id}/subgroups", Rule: public, Summary: "List a group's subgroups", handler: a.listSubgroups}.on(grp, authz.ActRead),
+		Route{Method: "GET", Pattern: "/groups/{id}/projects", Rule: public, Summary: "List a group's projects", handler: a.listGroupProjects}.on(grp, authz.ActRead),
+
+		{Method: "GET", Pattern: "/projects", Rule: public, Summary: "List projects", handler: a.listProjects},
+		{Method: "POST", Pattern: "/projects", Rule: plain, Summary: "Create a project", handler: a.createProject},
+		Route{Method: "GET", Pattern: "/projects/{id}", Rule: public, Summary: "Get a project", handler: a.getProject}.on(proj, authz.ActRead),
+		Route{Method: "PUT", Pattern: "/projects/{id}", Rule: plain, Summary: "Update a project (Maintainer; visibility: Owner)", handler: a.updateProject}.on(proj, authz.ActUpdate),
+		Route{Method: "DELETE", Pattern: "/projects/{id}", Rule: plain, Summary: "Delete a project (Owner)", handler: a.deleteProject}.on(proj, authz.ActDelete),
+		{Method: "GET", Pattern: "/users/{user_id}/projects", Rule: public, Summary: "List a user's personal projects", handler: a.listUserProjects},
 	}
+	for _, k := range []struct {
+		kind authz.ResourceKind
+		base string
+	}{{proj, "/projects/{id}"}, {grp, "/groups/{id}"}} {
+		routes = append(routes,
+			Route{Method: "GET", Pattern: k.base + "/members", Rule: plain, Summary: "List direct members", handler: a.listMembers(false)}.on(k.kind, authz.ActReadMembers),
+			Route{Method: "GET", Pattern: k.base + "/members/all", Rule: plain, Summary: "List members, inherited ones included", handler: a.listMembers(true)}.on(k.kind, authz.ActReadMembers),
+			Route{Method: "GET", Pattern: k.base + "/members/{user_id}", Rule: plain, Summary: "Get a direct member", handler: a.getMember(false)}.on(k.kind, authz.ActReadMembers),
+			Route{Method: "GET", Pattern: k.base + "/members/all/{user_id}", Rule: plain, Summary: "Get a member, inherited included", handler: a.getMember(true)}.on(k.kind, authz.ActReadMembers),
+			// Adding, changing and removing decide in the service, in GitLab's order
+			// (an existing member is a 409 before any permission check).
+			Route{Method: "POST", Pattern: k.base + "/members", Rule: plain, Summary: "Add a member", handler: a.addMember}.on(k.kind, authz.ActManageMembers).later(),
+			Route{Method: "PUT", Pattern: k.base + "/members/{user_id}", Rule: plain, Summary: "Change a member", handler: a.updateMember}.on(k.kind, authz.ActManageMembers).later(),
+			Route{Method: "DELETE", Pattern: k.base + "/members/{user_id}", Rule: plain, Summary: "Remove a member", handler: a.removeMember}.on(k.kind, authz.ActManageMembers).later(),
+
+			// Resource access tokens: the service judges the role (GitLab answers 401, not
+			// 403, to a reader without it; creation failures are 400 with its message).
+			Route{Method: "GET", Pattern: k.base + "/access_tokens", Rule: plain, Summary: "List access tokens", handler: a.listResourceTokens}.on(k.kind, authz.ActReadTokens).later(),
+			Route{Method: "POST", Pattern: k.base + "/access_tokens", Rule: plain, Summary: "Create an access token (and its bot user)", handler: a.createResourceToken}.on(k.kind, authz.ActManageTokens).later(),
+			Route{Method: "GET", Pattern: k.base + "/access_tokens/{token_id}", Rule: plain, Summary: "Get an access token", handler: a.getResourceToken}.on(k.kind, authz.ActReadTokens).later(),
+			Route{Method: "POST", Pattern: k.base + "/access_tokens/{token_id}/rotate", Rule: plain, Summary: "Rotate an access token", handler: a.rotateResourceToken}.on(k.kind, authz.ActManageTokens).later(),
+			Route{Method: "POST", Pattern: k.base + "/access_tokens/self/rotate", Rule: authz.Rule{Grants: selfRot}, Summary: "Rotate the access token used for this request", handler: a.rotateResourceTokenSelf}.on(k.kind, authz.ActRead),
+			Route{Method: "DELETE", Pattern: k.base + "/access_tokens/{token_id}", Rule: plain, Summary: "Revoke an access token", handler: a.revokeResourceToken}.on(k.kind, authz.ActManageTokens).later(),
+			Route{Method: "DELETE", Pattern: k.base + "/access_tokens/self", Rule: anyScope, Summary: "Revoke the access token used for this request (Keygate extension)", handler: a.revokeResourceTokenSelf}.on(k.kind, authz.ActRead),
+		)
+	}
+	return routes
 }
 
 // Handler returns the API mounted at Prefix, unknown routes answering GitLab's 404.

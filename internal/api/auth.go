@@ -20,6 +20,10 @@ type call struct {
 	subject   authz.Subject
 	// sudo is set when an administrator acts as another user.
 	sudo bool
+	// The resource named by {id} on routes that act on one, with the caller's access.
+	project keygate.Project
+	group   keygate.Group
+	res     authz.Resource
 }
 
 // tokenIDSetter is implemented by the server's logging ResponseWriter, so the access log
@@ -68,6 +72,12 @@ func (a *API) wrap(rt Route) http.Handler {
 			}
 			a.writeError(w, r, denial(d))
 			return
+		}
+		if rt.Kind != authz.KindNone {
+			if err := a.resolve(r, c, rt); err != nil {
+				a.writeError(w, r, err)
+				return
+			}
 		}
 		if err := rt.handler(w, r, c); err != nil {
 			a.writeError(w, r, err)
@@ -183,6 +193,36 @@ func clientIP(r *http.Request) string {
 func (c *call) requireUser() error {
 	if c.principal == nil {
 		return unauthorized()
+	}
+	return nil
+}
+
+// resolve loads the route's resource and judges the action on it: hidden → 404 with
+// GitLab's "404 Project Not Found" / "404 Group Not Found", readable but not allowed → 403.
+func (a *API) resolve(r *http.Request, c *call, rt Route) error {
+	ctx, ref := r.Context(), r.PathValue("id")
+	var err error
+	switch rt.Kind {
+	case authz.KindProject:
+		if c.project, err = a.svc.Project(ctx, ref); err != nil {
+			return err
+		}
+		c.res, err = a.svc.ProjectAccess(ctx, c.subject, c.project)
+	case authz.KindGroup:
+		if c.group, err = a.svc.Group(ctx, ref); err != nil {
+			return err
+		}
+		c.res, err = a.svc.GroupAccess(ctx, c.subject, c.group)
+	}
+	if err != nil {
+		return err
+	}
+	act := rt.Action
+	if rt.deferred {
+		act = authz.ActRead
+	}
+	if d := authz.DecideResource(c.subject, c.res, act); !d.Allowed {
+		return denial(d)
 	}
 	return nil
 }

@@ -17,6 +17,9 @@ type apiError struct {
 	body   any
 	header map[string]string
 	cause  error
+	// reasons explain a 403 to the token's owner when they ask (X-Keygate-Explain);
+	// nil for answers that must not explain (401, existence-hiding 404s).
+	reasons []string
 }
 
 func (e *apiError) Error() string {
@@ -87,16 +90,34 @@ func insufficientScope(scope string) *apiError {
 
 // denial turns an authz decision into GitLab's answer.
 func denial(d authz.Decision) *apiError {
-	switch d.Code {
-	case keygate.CodeInsufficientScope:
-		return insufficientScope(d.Scope)
-	case keygate.CodeUnauthenticated:
+	var e *apiError
+	switch {
+	case d.Code == keygate.CodeInsufficientScope:
+		e = insufficientScope(d.Scope)
+	case d.Code == keygate.CodeUnauthenticated:
 		return unauthorized()
+	case d.Status == 404:
+		return message(404, d.Message)
+	case d.Status == 403 && len(d.Reasons) > 0 && strings.HasPrefix(d.Reasons[0], "Must be"):
+		e = forbidden(d.Reasons[0])
+	default:
+		e = forbidden("")
 	}
-	if d.Status == 403 && len(d.Reasons) > 0 && strings.HasPrefix(d.Reasons[0], "Must be") {
-		return forbidden(d.Reasons[0])
+	e.reasons = d.Reasons
+	return e
+}
+
+// ExplainHeader asks for explained denials (Keygate extension).
+const ExplainHeader = "X-Keygate-Explain"
+
+// explain adds keygate_explanation to a 403 body built from the decision's reasons.
+func explain(r *http.Request, e *apiError) {
+	if e.status != 403 || len(e.reasons) == 0 || !strings.EqualFold(r.Header.Get(ExplainHeader), "true") {
+		return
 	}
-	return forbidden("")
+	if body, ok := e.body.(map[string]any); ok {
+		body["keygate_explanation"] = map[string]any{"reasons": e.reasons}
+	}
 }
 
 // toAPIError is the one mapping from Keygate's error vocabulary to GitLab's statuses and
@@ -123,7 +144,9 @@ func toAPIError(err error) *apiError {
 	case keygate.CodeUnauthenticated:
 		return unauthorized()
 	case keygate.CodeForbidden:
-		return forbidden(ke.Message)
+		e := forbidden(ke.Message)
+		e.reasons = ke.Reasons
+		return e
 	case keygate.CodeNotFound:
 		if ke.Message == "Not found" {
 			return message(404, "404 Not found") // ActiveRecord's lowercase form
@@ -149,6 +172,7 @@ func toAPIError(err error) *apiError {
 // writeError renders err. A 500's cause is logged under the request ID and never shown.
 func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	e := toAPIError(err)
+	explain(r, e)
 	for k, v := range e.header {
 		w.Header().Set(k, v)
 	}

@@ -41,7 +41,8 @@ type goldenResult struct {
 	Body            json.RawMessage `json:"body"`
 }
 
-// snapshot is everything a refused request must leave unchanged.
+// snapshot is everything a refused request must leave unchanged: users, tokens (uses
+// aside), settings, namespaces, projects and memberships.
 func snapshot(t *testing.T, srv *keygatetest.Server) any {
 	t.Helper()
 	ctx := context.Background()
@@ -60,7 +61,20 @@ func snapshot(t *testing.T, srv *keygatetest.Server) any {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return []any{users, tokens, settings}
+	st := srv.Inst.Store
+	namespaces, _, err := st.Namespaces(ctx, store.NamespaceFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	projects, _, err := st.Projects(ctx, store.ProjectFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	members, err := st.Members(ctx, store.MemberFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []any{users, tokens, settings, namespaces, projects, members}
 }
 
 func TestGoldenErrors(t *testing.T) {

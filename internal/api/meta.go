@@ -38,6 +38,8 @@ type settingsJSON struct {
 	MaxPersonalAccessTokenLifetime   *int   `json:"max_personal_access_token_lifetime"`
 	AdminMode                        bool   `json:"admin_mode"`
 	ImpersonationEnabled             bool   `json:"impersonation_enabled"`
+	InactiveTokensDeleteAfterDays    *int   `json:"inactive_resource_access_tokens_delete_after_days"`
+	ServiceTokensExpirationEnforced  bool   `json:"service_access_tokens_expiration_enforced"`
 }
 
 func settingsBody(s keygate.Settings) settingsJSON {
@@ -75,9 +77,10 @@ func (a *API) putSettings(w http.ResponseWriter, r *http.Request, c *call) error
 		s.PersonalAccessTokenPrefix = v
 	}
 	for name, dst := range map[string]*bool{
-		"require_personal_access_token_expiry": &s.RequirePersonalAccessTokenExpiry,
-		"admin_mode":                           &s.AdminMode,
-		"impersonation_enabled":                &s.ImpersonationEnabled,
+		"require_personal_access_token_expiry":      &s.RequirePersonalAccessTokenExpiry,
+		"admin_mode":                                &s.AdminMode,
+		"impersonation_enabled":                     &s.ImpersonationEnabled,
+		"service_access_tokens_expiration_enforced": &s.ServiceAccessTokensExpirationEnforced,
 	} {
 		b, err := p.boolean(name)
 		if err != nil {
@@ -96,6 +99,21 @@ func (a *API) putSettings(w http.ResponseWriter, r *http.Request, c *call) error
 				return err
 			}
 			s.MaxPersonalAccessTokenLifetime = int(*n)
+		}
+	}
+	if p.has("inactive_resource_access_tokens_delete_after_days") {
+		// Blank means never delete, as GitLab.
+		if v, ok, _ := p.str("inactive_resource_access_tokens_delete_after_days"); !ok || v == "" {
+			s.InactiveResourceTokensDeleteAfterDays = 0
+		} else {
+			n, err := p.integer("inactive_resource_access_tokens_delete_after_days")
+			if err != nil {
+				return err
+			}
+			if *n < 0 {
+				return validationError("inactive_resource_access_tokens_delete_after_days", "must be greater than or equal to 0")
+			}
+			s.InactiveResourceTokensDeleteAfterDays = int(*n)
 		}
 	}
 	if err := a.svc.PutSettings(r.Context(), c.subject, s); err != nil {

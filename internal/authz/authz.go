@@ -72,6 +72,9 @@ type Decision struct {
 	Status  int
 	Code    keygate.Code
 	Scope   string
+	// Message is the public message where GitLab's body carries one (e.g. "404 Project
+	// Not Found"); Reasons explain the decision to the token's owner.
+	Message string
 	Reasons []string
 }
 

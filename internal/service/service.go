@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/internal/clock"
@@ -71,8 +72,27 @@ func New(cfg Config) (*Service, error) {
 	return s, nil
 }
 
-// Start runs the background writer of last-used data until ctx ends or Close.
-func (s *Service) Start(ctx context.Context) { s.uses.start(ctx) }
+// Start runs the background work until ctx ends or Close: the writer of last-used data,
+// and an hourly purge of the bots of long-inactive project and group tokens.
+func (s *Service) Start(ctx context.Context) {
+	s.uses.start(ctx)
+	go func() {
+		t := time.NewTicker(time.Hour)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-s.uses.stop:
+				return
+			case <-t.C:
+				if _, err := s.PurgeInactiveBots(ctx); err != nil {
+					s.log.Warn("purge inactive bots", "err", err)
+				}
+			}
+		}
+	}()
+}
 
 // Close flushes pending last-used data and stops background work.
 func (s *Service) Close(ctx context.Context) error { return s.uses.close(ctx) }

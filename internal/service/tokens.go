@@ -61,7 +61,11 @@ func (s *Service) CreatePersonalToken(ctx context.Context, actor authz.Subject, 
 		return Issued{}, err
 	}
 	exp := in.ExpiresAt
-	if exp == nil && st.RequirePersonalAccessTokenExpiry {
+	required := st.RequirePersonalAccessTokenExpiry
+	if owner.Type == keygate.UserServiceAccount && !st.ServiceAccessTokensExpirationEnforced {
+		required = false // "Service account token expiration" cleared: tokens may be non-expiring
+	}
+	if exp == nil && required {
 		d := keygate.DateOf(now).AddDays(st.TokenLifetimeDays())
 		exp = &d
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/keygate/keygate"
@@ -70,7 +71,10 @@ func (s *Service) Bootstrap(ctx context.Context) (string, error) {
 		if _, err := tx.User(ctx, 1); err == nil {
 			return store.ErrConflict
 		}
-		return tx.CreateUser(ctx, &root)
+		if err := tx.CreateUser(ctx, &root); err != nil {
+			return err
+		}
+		return createPersonalNamespace(ctx, tx, root)
 	})
 	if errors.Is(err, store.ErrConflict) {
 		return "", nil // another process bootstrapped first
@@ -105,6 +109,14 @@ func (s *Service) UserByUsername(ctx context.Context, username string) (keygate.
 	return u, nil
 }
 
+// UserByRef finds a user by numeric ID or username.
+func (s *Service) UserByRef(ctx context.Context, ref string) (keygate.User, error) {
+	if id, err := strconv.ParseInt(ref, 10, 64); err == nil {
+		return s.User(ctx, id)
+	}
+	return s.UserByUsername(ctx, ref)
+}
+
 // Users lists users.
 func (s *Service) Users(ctx context.Context, f store.UserFilter) ([]keygate.User, int, error) {
 	us, n, err := s.store.Users(ctx, f)
@@ -128,7 +140,10 @@ func (s *Service) CreateUser(ctx context.Context, actor authz.Subject, in UserIn
 		if err := checkTaken(ctx, tx, u, in); err != nil {
 			return err
 		}
-		return tx.CreateUser(ctx, &u)
+		if err := tx.CreateUser(ctx, &u); err != nil {
+			return err
+		}
+		return createPersonalNamespace(ctx, tx, u)
 	})
 	if err != nil {
 		return keygate.User{}, userWriteError("create user", err)
@@ -150,13 +165,29 @@ func (s *Service) UpdateUser(ctx context.Context, actor authz.Subject, id int64,
 			}
 			return err
 		}
+		oldUsername, oldName := u.Username, u.Name
 		if err := s.applyUserInput(&u, in, false); err != nil {
 			return err
 		}
 		if err := checkTaken(ctx, tx, u, in); err != nil {
 			return err
 		}
-		return tx.UpdateUser(ctx, u)
+		if err := tx.UpdateUser(ctx, u); err != nil {
+			return err
+		}
+		if u.Username == oldUsername && u.Name == oldName {
+			return nil
+		}
+		// The personal namespace follows the username (and its display name the name).
+		n, err := tx.NamespaceByPath(ctx, oldUsername)
+		if errors.Is(err, store.ErrNotFound) || err == nil && (n.Kind != keygate.NamespaceUser || n.OwnerID != u.ID) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		n.Path, n.Name = u.Username, u.Name
+		return tx.UpdateNamespace(ctx, n)
 	})
 	if err != nil {
 		return keygate.User{}, userWriteError("update user", err)
@@ -172,6 +203,22 @@ func userWriteError(op string, err error) error {
 	return internal(op, err)
 }
 
+// createPersonalNamespace gives a human user the namespace of their own projects, at the
+// path of their username (groups and users share the path space, as in GitLab).
+func createPersonalNamespace(ctx context.Context, tx store.Tx, u keygate.User) error {
+	n := keygate.Namespace{
+		Kind: keygate.NamespaceUser, Name: u.Name, Path: u.Username, OwnerID: u.ID,
+		Visibility: keygate.Public, CreatedAt: u.CreatedAt, ResourceAccessTokensAllowed: true,
+	}
+	if err := tx.CreateNamespace(ctx, &n); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return &keygate.Error{Code: keygate.CodeConflict, Field: "username", Message: "Username has already been taken", Err: err}
+		}
+		return err
+	}
+	return nil
+}
+
 // checkTaken refuses a username or email another user holds, naming which (GitLab answers
 // 409 with the model's message).
 func checkTaken(ctx context.Context, tx store.Tx, u keygate.User, in UserInput) error {
@@ -182,6 +229,9 @@ func checkTaken(ctx context.Context, tx store.Tx, u keygate.User, in UserInput) 
 	}
 	if in.Username != nil {
 		if o, err := tx.UserByUsername(ctx, u.Username); err == nil && o.ID != u.ID {
+			return &keygate.Error{Code: keygate.CodeConflict, Field: "username", Message: "Username has already been taken"}
+		}
+		if n, err := tx.NamespaceByPath(ctx, u.Username); err == nil && !(n.Kind == keygate.NamespaceUser && n.OwnerID == u.ID) {
 			return &keygate.Error{Code: keygate.CodeConflict, Field: "username", Message: "Username has already been taken"}
 		}
 	}

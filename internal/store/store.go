@@ -59,6 +59,32 @@ type Reader interface {
 
 	// Settings returns the instance settings, keygate.DefaultSettings() when none were saved.
 	Settings(ctx context.Context) (keygate.Settings, error)
+
+	// Namespace returns a group or personal namespace by ID.
+	Namespace(ctx context.Context, id int64) (keygate.Namespace, error)
+	// NamespaceByPath matches the full path case-insensitively ("top/sub").
+	NamespaceByPath(ctx context.Context, fullPath string) (keygate.Namespace, error)
+	// Namespaces returns one page of namespaces and the total matching.
+	Namespaces(ctx context.Context, f NamespaceFilter) ([]keygate.Namespace, int, error)
+	// Project returns a project with its Namespace loaded.
+	Project(ctx context.Context, id int64) (keygate.Project, error)
+	// ProjectByPath matches "namespace/path" case-insensitively.
+	ProjectByPath(ctx context.Context, fullPath string) (keygate.Project, error)
+	// Projects returns one page of projects (Namespace loaded) and the total matching.
+	Projects(ctx context.Context, f ProjectFilter) ([]keygate.Project, int, error)
+	// CountChildren counts the direct subgroups and projects of a namespace.
+	CountChildren(ctx context.Context, namespaceID int64) (groups, projects int, err error)
+
+	// Member returns one direct membership.
+	Member(ctx context.Context, src keygate.SourceType, srcID, userID int64) (keygate.Member, error)
+	// Members returns the direct memberships of the given sources (all pages: member
+	// lists are reduced and paginated by the caller), ordered by source then user ID.
+	Members(ctx context.Context, f MemberFilter) ([]keygate.Member, error)
+	// MaxAccess is the user's highest active level among direct memberships of the
+	// project (0 for none) and of the namespaces listed (an ancestor chain), in one
+	// indexed query; NoAccess when there is none. Memberships expire at 00:00 UTC of
+	// expires_at, judged at now.
+	MaxAccess(ctx context.Context, userID, projectID int64, namespaceIDs []int64, now time.Time) (keygate.AccessLevel, error)
 }
 
 // Tx is a transaction's view: the reads plus the writes.
@@ -79,6 +105,37 @@ type Tx interface {
 	RevokeDescendants(ctx context.Context, id int64, now time.Time) (int, error)
 	// PutSettings stores the instance settings. It moves the Marker.
 	PutSettings(ctx context.Context, s keygate.Settings) error
+
+	// DeleteUser removes a user with its tokens and memberships (bot purge). It moves
+	// the Marker.
+	DeleteUser(ctx context.Context, id int64) error
+
+	// CreateNamespace inserts n under n.ParentID (0: top level) and sets n.ID,
+	// n.TraversalIDs and n.FullPath / n.FullName from the parent. A taken full path is
+	// ErrConflict; a missing parent ErrNotFound.
+	CreateNamespace(ctx context.Context, n *keygate.Namespace) error
+	// UpdateNamespace writes name, path, visibility, description and the settings of
+	// n.ID; a changed path or name is carried into the full path and full name of every
+	// descendant. It moves the Marker (visibility can take access away).
+	UpdateNamespace(ctx context.Context, n keygate.Namespace) error
+	// DeleteNamespace removes a namespace with its subgroups, their projects and all
+	// their memberships. It moves the Marker.
+	DeleteNamespace(ctx context.Context, id int64) error
+	// CreateProject inserts p and sets p.ID; a taken path in the namespace is ErrConflict.
+	CreateProject(ctx context.Context, p *keygate.Project) error
+	// UpdateProject writes name, path, visibility, description, default branch and last
+	// activity. It moves the Marker.
+	UpdateProject(ctx context.Context, p keygate.Project) error
+	// DeleteProject removes a project and its memberships. It moves the Marker.
+	DeleteProject(ctx context.Context, id int64) error
+
+	// AddMember inserts a direct membership and sets m.ID; an existing one is ErrConflict.
+	AddMember(ctx context.Context, m *keygate.Member) error
+	// UpdateMember writes the level and expiry of an existing membership. It moves the
+	// Marker.
+	UpdateMember(ctx context.Context, m keygate.Member) error
+	// RemoveMember deletes a direct membership (ErrNotFound if none). It moves the Marker.
+	RemoveMember(ctx context.Context, src keygate.SourceType, srcID, userID int64) error
 }
 
 // Use is one authenticated use of a token, batched by the service.
@@ -105,11 +162,16 @@ func (p Page) Offset() int { return (p.Number - 1) * p.Size }
 
 // UserFilter selects users. Zero values select everything.
 type UserFilter struct {
-	Username      string // exact, case-insensitive
-	Search        string // substring of username, name or email, case-insensitive
-	State         keygate.UserState
-	Admins        bool
-	ExcludeBots   bool // humans only
+	Username    string // exact, case-insensitive
+	Search      string // substring of username, name or email, case-insensitive
+	State       keygate.UserState
+	Admins      bool
+	ExcludeBots bool             // humans only
+	Type        keygate.UserType // only this user type ("" any)
+	// BotSourceType and BotSourceID, with Type, select the bots or service accounts of
+	// one resource (projects and namespaces number their IDs apart, so give both).
+	BotSourceType keygate.SourceType // "" any
+	BotSourceID   int64              // 0 any
 	CreatedAfter  *time.Time
 	CreatedBefore *time.Time
 	OrderBy       string // id, name, username, created_at, updated_at; default id
@@ -119,7 +181,14 @@ type UserFilter struct {
 
 // TokenFilter selects tokens. Zero values select everything.
 type TokenFilter struct {
-	UserID         int64 // 0: any owner
+	UserID int64 // 0: any owner
+	// OwnerType and OwnerSourceID select tokens by their owner: e.g. project bots
+	// (UserProjectBot) of one project (BotSourceType SourceProject, BotSourceID 5).
+	OwnerType       keygate.UserType
+	OwnerSourceType keygate.SourceType
+	OwnerSourceID   int64
+	// HumanOwners excludes bots' and service accounts' tokens.
+	HumanOwners    bool
 	Impersonation  *bool // nil: both
 	Revoked        *bool
 	State          string // "active", "inactive" or ""; judged at Now
@@ -136,4 +205,81 @@ type TokenFilter struct {
 	// other value) is id ascending, the order GitLab's offset pagination falls back to.
 	Sort string
 	Page Page
+}
+
+// NamespaceFilter selects namespaces. Zero values select everything.
+type NamespaceFilter struct {
+	Kind     keygate.NamespaceKind // "" any
+	ParentID *int64                // direct children of; pointer to 0 for top level
+	// DescendantsOf selects every namespace below this one (not itself).
+	DescendantsOf int64
+	IDs           []int64            // only these (nil: no restriction; empty: none)
+	Search        string             // substring of name or path, case-insensitive
+	Visibility    keygate.Visibility // exactly this visibility ("" any)
+	// Visible restricts to what a viewer may see: visibility at least MinVisibility, or
+	// related to MemberID by membership (of the namespace, an ancestor, a descendant group
+	// or a project inside), or MemberID's personal namespace. Nil: no restriction
+	// (administrators).
+	Visible *Viewer
+	// MemberOf restricts to namespaces where the user is a direct member with at least
+	// the level (MinLevel 0: any level), or inherits that from an ancestor.
+	MemberOf *Membership
+	OrderBy  string // name, path, id, created_at; default name
+	Sort     string // asc, desc; default asc
+	Page     Page
+}
+
+// Viewer is who a visibility filter is for: the least visibility level the viewer
+// sees without membership (keygate.Public for anonymous callers, Internal for signed-in
+// ones; "" for none, so that only memberships open anything) and the user whose
+// memberships open more (0: none).
+type Viewer struct {
+	MinVisibility keygate.Visibility
+	MemberID      int64
+	// Now judges membership expiry: a membership counts while Now is before 00:00 UTC of
+	// its expires_at. Required with a MemberID (the query fails without it, so that a
+	// forgotten clock cannot revive expired memberships).
+	Now time.Time
+}
+
+// Membership selects resources where UserID has at least MinLevel, directly or through
+// an ancestor group.
+type Membership struct {
+	UserID   int64
+	MinLevel keygate.AccessLevel
+	// Now judges membership expiry, as Viewer.Now (required).
+	Now time.Time
+}
+
+// ProjectFilter selects projects. Zero values select everything.
+type ProjectFilter struct {
+	NamespaceID int64 // 0 any
+	// IncludeSubgroups widens NamespaceID to its descendants.
+	IncludeSubgroups bool
+	IDs              []int64 // only these (nil: no restriction; empty: none)
+	Search           string  // substring of name or path, case-insensitive
+	Visibility       keygate.Visibility
+	Visible          *Viewer     // as NamespaceFilter.Visible (membership of the project or an ancestor group, or owning the personal namespace)
+	MemberOf         *Membership // direct or inherited membership, or owning the personal namespace (as Owner)
+	// OwnedBy selects projects in the user's personal namespace or where the user is an
+	// Owner directly or through an ancestor group.
+	OwnedBy int64
+	// Now judges membership expiry for OwnedBy, as Viewer.Now; when zero, the Now of
+	// Visible or MemberOf serves, and with none of them OwnedBy fails.
+	Now     time.Time
+	OrderBy string // id, name, path, created_at, updated_at, last_activity_at; default created_at
+	Sort    string // asc, desc; default desc
+	Page    Page
+}
+
+// MemberFilter selects direct memberships, expired ones included (callers judge expiry
+// with keygate.Member.Active). The sources selected are SourceIDs of SourceType plus the
+// projects ProjectIDs; with both lists nil, every source of SourceType ("" any type).
+type MemberFilter struct {
+	SourceType keygate.SourceType
+	SourceIDs  []int64
+	// ProjectIDs adds the direct memberships of these projects (for /all on a project,
+	// whose ancestors are namespaces).
+	ProjectIDs []int64
+	UserID     int64 // 0 any
 }

@@ -22,8 +22,9 @@
 // BLOB vs bytea, timestamptz. Migrate here only applies them, one transaction each.
 //
 // Transactions: every write runs in DB.InTx on the backend's write pool. A transaction
-// whose writes can take access away (UpdateUser, an effective RevokeToken or
-// RevokeDescendants, PutSettings) increments the single revision row just before commit,
+// whose writes can take access away (UpdateUser, DeleteUser, an effective RevokeToken or
+// RevokeDescendants, PutSettings, updating or deleting a namespace or project, changing
+// or removing a membership) increments the single revision row just before commit,
 // once per transaction; taking that row lock last keeps lock order "data rows, then
 // revision" for every writer, which avoids deadlocks between concurrent writers on
 // PostgreSQL.

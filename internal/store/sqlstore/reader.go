@@ -16,7 +16,7 @@ import (
 const userColumns = `id, username, name, email, state, user_type, admin, external,
 	password_hash, bio, location, public_email, website_url, organization, job_title,
 	pronouns, note, projects_limit, can_create_group, private_profile, created_at,
-	confirmed_at, last_activity_on`
+	confirmed_at, last_activity_on, bot_source_type, bot_source_id, created_by_id`
 
 const tokenColumns = `id, user_id, name, description, scopes, impersonation, revoked,
 	expires_at, created_at, updated_at, last_used_at, previous_personal_access_token_id,
@@ -32,6 +32,10 @@ type reader struct {
 	user, userByUsername, userByEmail lookup
 	token, tokenByDigest, tokenIPs    lookup
 	settings                          lookup
+	namespace, namespaceByPath        lookup
+	project, projectByPath            lookup
+	countChildren                     lookup
+	member, maxAccess                 lookup
 }
 
 // lookup is one fixed query, with its prepared statement when the pool has one.
@@ -68,12 +72,26 @@ func newReader(q querier, d Dialect) reader {
 		tokenByDigest:  l("SELECT " + tokenColumns + " FROM personal_access_tokens WHERE token_digest = ?"),
 		tokenIPs:       l("SELECT ip FROM token_last_used_ips WHERE token_id = ? ORDER BY used_at DESC, ip"),
 		settings:       l("SELECT data FROM settings WHERE id = 1"),
+
+		namespace:       l("SELECT " + namespaceColumns + " FROM namespaces n WHERE n.id = ?"),
+		namespaceByPath: l("SELECT " + namespaceColumns + " FROM namespaces n WHERE lower(n.full_path) = lower(?)"),
+		project:         l("SELECT " + projectColumns + " FROM " + projectFrom + " WHERE p.id = ?"),
+		// The namespace by its unique full path, then the project by its unique
+		// (namespace_id, lower(path)): two index lookups.
+		projectByPath: l("SELECT " + projectColumns + " FROM " + projectFrom +
+			" WHERE lower(n.full_path) = lower(?) AND lower(p.path) = lower(?)"),
+		countChildren: l(`SELECT (SELECT count(*) FROM namespaces WHERE parent_id = ?),
+			(SELECT count(*) FROM projects WHERE namespace_id = ?)`),
+		member: l("SELECT " + memberColumns + " FROM members m" +
+			" WHERE m.source_type = ? AND m.source_id = ? AND m.user_id = ?"),
+		maxAccess: l(maxAccessQuery(maxAccessSlots)),
 	}
 }
 
 func (r *reader) lookups() []*lookup {
 	return []*lookup{&r.user, &r.userByUsername, &r.userByEmail, &r.token, &r.tokenByDigest,
-		&r.tokenIPs, &r.settings}
+		&r.tokenIPs, &r.settings, &r.namespace, &r.namespaceByPath, &r.project,
+		&r.projectByPath, &r.countChildren, &r.member, &r.maxAccess}
 }
 
 // prepare prepares every lookup on db.
@@ -118,7 +136,8 @@ func userDest(u *keygate.User) []any {
 		&u.External, &u.PasswordHash, &u.Bio, &u.Location, &u.PublicEmail, &u.WebsiteURL,
 		&u.Organization, &u.JobTitle, &u.Pronouns, &u.Note, &u.ProjectsLimit,
 		&u.CanCreateGroup, &u.PrivateProfile, timeCol{&u.CreatedAt},
-		nullTimeCol{&u.ConfirmedAt}, nullDateCol{&u.LastActivityOn}}
+		nullTimeCol{&u.ConfirmedAt}, nullDateCol{&u.LastActivityOn}, &u.BotSourceType,
+		&u.BotSourceID, &u.CreatedByID}
 }
 
 // tokenRow holds the columns that need a step between the row and the domain struct.
@@ -180,6 +199,16 @@ func (r reader) Users(ctx context.Context, f store.UserFilter) ([]keygate.User, 
 	}
 	if f.ExcludeBots {
 		w.add("user_type = ?", string(keygate.UserHuman))
+	}
+	// Type, BotSourceType, BotSourceID: one range of users_bot_source.
+	if f.Type != "" {
+		w.add("user_type = ?", string(f.Type))
+	}
+	if f.BotSourceType != "" {
+		w.add("bot_source_type = ?", string(f.BotSourceType))
+	}
+	if f.BotSourceID != 0 {
+		w.add("bot_source_id = ?", f.BotSourceID)
 	}
 	if f.CreatedAfter != nil {
 		w.add("created_at >= ?", r.d.Time(Normalize(*f.CreatedAfter)))
@@ -270,6 +299,24 @@ func (r reader) Tokens(ctx context.Context, f store.TokenFilter) ([]keygate.Toke
 	var w where
 	if f.UserID != 0 {
 		w.add("user_id = ?", f.UserID)
+	}
+	// The owner conditions select owners by users_bot_source. A subquery rather than a
+	// join keeps tokenColumns unqualified and the page query shared.
+	var owner where
+	if f.OwnerType != "" {
+		owner.add("user_type = ?", string(f.OwnerType))
+	}
+	if f.OwnerSourceType != "" {
+		owner.add("bot_source_type = ?", string(f.OwnerSourceType))
+	}
+	if f.OwnerSourceID != 0 {
+		owner.add("bot_source_id = ?", f.OwnerSourceID)
+	}
+	if f.HumanOwners {
+		owner.add("user_type = ?", string(keygate.UserHuman))
+	}
+	if len(owner.conds) > 0 {
+		w.add("user_id IN (SELECT id FROM users"+owner.sql()+")", owner.args...)
 	}
 	if f.Impersonation != nil {
 		w.add("impersonation = ?", *f.Impersonation)
@@ -416,6 +463,31 @@ type where struct {
 func (w *where) add(cond string, args ...any) {
 	w.conds = append(w.conds, cond)
 	w.args = append(w.args, args...)
+}
+
+// ids adds "col IN (...)" for a list filter: nil adds nothing, an empty list matches no
+// row.
+func (w *where) ids(col string, ids []int64) {
+	switch {
+	case ids == nil:
+	case len(ids) == 0:
+		w.add("1 = 0")
+	default:
+		w.add(col+" IN ("+placeholders(len(ids))+")", int64Args(ids)...)
+	}
+}
+
+// placeholders is "?, ?, ..." with n marks.
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
+
+func int64Args(ids []int64) []any {
+	out := make([]any, len(ids))
+	for i, id := range ids {
+		out[i] = id
+	}
+	return out
 }
 
 func (w where) sql() string {

@@ -61,7 +61,7 @@ func (t *txn) userArgs(u *keygate.User) []any {
 		u.External, u.PasswordHash, u.Bio, u.Location, u.PublicEmail, u.WebsiteURL,
 		u.Organization, u.JobTitle, u.Pronouns, u.Note, u.ProjectsLimit, u.CanCreateGroup,
 		u.PrivateProfile, t.timeArg(u.CreatedAt), t.nullTimeArg(u.ConfirmedAt),
-		t.nullDateArg(u.LastActivityOn)}
+		t.nullDateArg(u.LastActivityOn), string(u.BotSourceType), u.BotSourceID, u.CreatedByID}
 }
 
 // CreateUser inserts u and sets u.ID. A taken username or email is store.ErrConflict.
@@ -69,8 +69,9 @@ func (t *txn) CreateUser(ctx context.Context, u *keygate.User) error {
 	q := t.d.Rebind(`INSERT INTO users (username, name, email, state, user_type, admin,
 		external, password_hash, bio, location, public_email, website_url, organization,
 		job_title, pronouns, note, projects_limit, can_create_group, private_profile,
-		created_at, confirmed_at, last_activity_on, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		created_at, confirmed_at, last_activity_on, bot_source_type, bot_source_id,
+		created_by_id, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		RETURNING id`)
 	args := append(t.userArgs(u), t.timeArg(u.CreatedAt))
 	var id int64
@@ -90,7 +91,8 @@ func (t *txn) UpdateUser(ctx context.Context, u keygate.User) error {
 		user_type = ?, admin = ?, external = ?, password_hash = ?, bio = ?, location = ?,
 		public_email = ?, website_url = ?, organization = ?, job_title = ?, pronouns = ?,
 		note = ?, projects_limit = ?, can_create_group = ?, private_profile = ?,
-		created_at = ?, confirmed_at = ?, last_activity_on = ?, updated_at = ?
+		created_at = ?, confirmed_at = ?, last_activity_on = ?, bot_source_type = ?,
+		bot_source_id = ?, created_by_id = ?, updated_at = ?
 		WHERE id = ?`)
 	// keygate.User carries no UpdatedAt and UpdateUser takes no clock, so updated_at is
 	// the wall clock here; it only orders lists (UserFilter.OrderBy "updated_at").
@@ -218,6 +220,34 @@ func (t *txn) PutSettings(ctx context.Context, s keygate.Settings) error {
 	}
 	t.moved = true
 	return nil
+}
+
+// DeleteUser removes user id. Foreign keys take its tokens (and their addresses), its
+// memberships and its personal namespace with that namespace's projects; the memberships
+// other users hold in that namespace and its projects have no foreign key to follow and
+// are deleted first.
+func (t *txn) DeleteUser(ctx context.Context, id int64) error {
+	if err := t.deleteSubtreeMembers(ctx, "r.owner_id = ?", id); err != nil {
+		return fmt.Errorf("store: delete user %d: %w", id, err)
+	}
+	n, err := t.affected(ctx, t.d.Rebind("DELETE FROM users WHERE id = ?"), id)
+	if err != nil {
+		return fmt.Errorf("store: delete user %d: %w", id, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("store: delete %w", notFound("user", id))
+	}
+	t.moved = true
+	return nil
+}
+
+// affected runs q and returns how many rows it touched; errors come back classified.
+func (t *txn) affected(ctx context.Context, q string, args ...any) (int64, error) {
+	res, err := t.tx.ExecContext(ctx, q, args...)
+	if err != nil {
+		return 0, t.d.Classify(err)
+	}
+	return res.RowsAffected()
 }
 
 var _ store.Tx = (*txn)(nil)

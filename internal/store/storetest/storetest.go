@@ -55,6 +55,30 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"TokensSort", testTokensSort},
 		{"TokensPagination", testTokensPagination},
 		{"Ping", testPing},
+		{"UsersBotFilter", testUsersBotFilter},
+		{"TokensOwnerFilter", testTokensOwnerFilter},
+		{"NamespaceCreate", testNamespaceCreate},
+		{"NamespaceConflicts", testNamespaceConflicts},
+		{"SubtreeByteOrder", testSubtreeByteOrder},
+		{"UpdateNamespace", testUpdateNamespace},
+		{"ConcurrentRenames", testConcurrentRenames},
+		{"DeleteNamespace", testDeleteNamespace},
+		{"ProjectRoundTrip", testProjectRoundTrip},
+		{"UpdateProject", testUpdateProject},
+		{"DeleteProject", testDeleteProject},
+		{"DeleteUser", testDeleteUser},
+		{"Members", testMembers},
+		{"MembersFilter", testMembersFilter},
+		{"MaxAccess", testMaxAccess},
+		{"CountChildren", testCountChildren},
+		{"NamespacesFilter", testNamespacesFilter},
+		{"NamespacesOrder", testNamespacesOrder},
+		{"NamespacesPagination", testNamespacesPagination},
+		{"ProjectsFilter", testProjectsFilter},
+		{"ProjectsOrder", testProjectsOrder},
+		{"ProjectsPagination", testProjectsPagination},
+		{"MembershipNeedsNow", testMembershipNeedsNow},
+		{"ResourceMarker", testResourceMarker},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -192,7 +216,8 @@ func testUserRoundTrip(t *testing.T, open func(*testing.T) store.Store) {
 		WebsiteURL: "https://example.com", Organization: "org", JobTitle: "job",
 		Pronouns: "they/them", Note: "note", ProjectsLimit: 42, CanCreateGroup: true,
 		PrivateProfile: true, CreatedAt: t0, ConfirmedAt: ptr(t0.Add(time.Hour)),
-		LastActivityOn: date("2025-03-15"),
+		LastActivityOn: date("2025-03-15"), BotSourceType: keygate.SourceNamespace,
+		BotSourceID: 77, CreatedByID: 1,
 	}
 	bare := keygate.User{Username: "bare", Email: "bare@example.com", CreatedAt: t0}
 	for _, u := range []keygate.User{full, bare} {
@@ -356,6 +381,7 @@ func testUpdateUser(t *testing.T, open func(*testing.T) store.Store) {
 	u.Username, u.Name, u.Email = "after", "After", "after@example.com"
 	u.State, u.Admin, u.Bio, u.ProjectsLimit = keygate.UserDeactivated, true, "new bio", 7
 	u.ConfirmedAt, u.LastActivityOn = ptr(t0.Add(time.Minute)), date("2025-04-01")
+	u.Type, u.BotSourceType, u.BotSourceID, u.CreatedByID = keygate.UserProjectBot, keygate.SourceProject, 9, 3
 	inTx(t, s, func(ctx context.Context, tx store.Tx) error { return tx.UpdateUser(ctx, u) })
 	if got, err := s.User(ctx, u.ID); err != nil || !reflect.DeepEqual(got, wantUser(u)) {
 		t.Errorf("User(%d) after UpdateUser = %+v, %v, want %+v, nil", u.ID, got, err, wantUser(u))

@@ -1,0 +1,212 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/internal/store"
+)
+
+// projectColumns are read from projectFrom: every project comes with its namespace.
+const projectColumns = `p.id, p.name, p.path, p.namespace_id, p.visibility, p.description,
+	p.default_branch, p.created_at, p.last_activity_at, p.creator_id, ` + namespaceColumns
+
+const projectFrom = "projects p JOIN namespaces n ON n.id = p.namespace_id"
+
+func projectDest(p *keygate.Project) []any {
+	return append([]any{&p.ID, &p.Name, &p.Path, &p.NamespaceID, &p.Visibility, &p.Description,
+		&p.DefaultBranch, timeCol{&p.CreatedAt}, timeCol{&p.LastActivityAt}, &p.CreatorID},
+		namespaceDest(&p.Namespace)...)
+}
+
+func (r reader) getProject(ctx context.Context, l lookup, what string, key any, args ...any) (keygate.Project, error) {
+	var p keygate.Project
+	err := l.row(ctx, r.q, args...).Scan(projectDest(&p)...)
+	if isNoRows(err) {
+		return keygate.Project{}, notFound(what, key)
+	}
+	if err != nil {
+		return keygate.Project{}, fmt.Errorf("store: %s %v: %w", what, key, r.d.Classify(err))
+	}
+	return p, nil
+}
+
+// Project returns project id with its namespace.
+func (r reader) Project(ctx context.Context, id int64) (keygate.Project, error) {
+	return r.getProject(ctx, r.project, "project", id, id)
+}
+
+// ProjectByPath returns the project "namespace/full/path/project", matched
+// case-insensitively, with its namespace.
+func (r reader) ProjectByPath(ctx context.Context, fullPath string) (keygate.Project, error) {
+	i := strings.LastIndexByte(fullPath, '/')
+	if i <= 0 || i == len(fullPath)-1 {
+		return keygate.Project{}, notFound("project with path", fullPath)
+	}
+	return r.getProject(ctx, r.projectByPath, "project with path", fullPath, fullPath[:i], fullPath[i+1:])
+}
+
+// Projects returns one page of the projects f selects and how many it selects in all.
+func (r reader) Projects(ctx context.Context, f store.ProjectFilter) ([]keygate.Project, int, error) {
+	var w where
+	if f.NamespaceID != 0 {
+		if f.IncludeSubgroups {
+			w.add(inSubtreeOf(false), f.NamespaceID, f.NamespaceID)
+		} else {
+			w.add("p.namespace_id = ?", f.NamespaceID)
+		}
+	}
+	w.ids("p.id", f.IDs)
+	if f.Search != "" {
+		p := likePattern(f.Search)
+		w.add(`(lower(p.name) LIKE lower(?) ESCAPE '\' OR lower(p.path) LIKE lower(?) ESCAPE '\')`, p, p)
+	}
+	if f.Visibility != "" {
+		w.add("p.visibility = ?", string(f.Visibility))
+	}
+	if v := f.Visible; v != nil {
+		var related string
+		var args []any
+		if v.MemberID != 0 {
+			today, err := r.today(v.Now)
+			if err != nil {
+				return nil, 0, fmt.Errorf("store: projects: %w", err)
+			}
+			// Related at all: projectMember at level 0.
+			related, args = projectMember(v.MemberID, keygate.NoAccess, today)
+		}
+		w.add(visibleOr("p", v.MinVisibility, related), args...)
+	}
+	if m := f.MemberOf; m != nil {
+		today, err := r.today(m.Now)
+		if err != nil {
+			return nil, 0, fmt.Errorf("store: projects: %w", err)
+		}
+		cond, args := projectMember(m.UserID, m.MinLevel, today)
+		w.add(cond, args...)
+	}
+	if f.OwnedBy != 0 {
+		now := f.Now
+		if now.IsZero() && f.Visible != nil {
+			now = f.Visible.Now
+		}
+		if now.IsZero() && f.MemberOf != nil {
+			now = f.MemberOf.Now
+		}
+		today, err := r.today(now)
+		if err != nil {
+			return nil, 0, fmt.Errorf("store: projects: owned by %d: %w", f.OwnedBy, err)
+		}
+		cond, args := projectMember(f.OwnedBy, keygate.Owner, today)
+		w.add(cond, args...)
+	}
+	col := "created_at"
+	switch f.OrderBy {
+	case "id", "name", "path", "updated_at", "last_activity_at":
+		col = f.OrderBy
+	}
+	dir := "DESC"
+	if strings.EqualFold(f.Sort, "asc") {
+		dir = "ASC"
+	}
+	order := "p." + col + " " + dir
+	if col != "id" {
+		order += ", p.id " + dir
+	}
+
+	var out []keygate.Project
+	total, err := r.page(ctx, projectFrom, projectColumns, w, order, f.Page, func(s scanner, total *int) error {
+		var p keygate.Project
+		if err := s.Scan(append(projectDest(&p), total)...); err != nil {
+			return err
+		}
+		out = append(out, p)
+		return nil
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("store: projects: %w", err)
+	}
+	return out, total, nil
+}
+
+// projectMember is the condition "user has at least level min on project p (namespace
+// n)": the owner of p's personal namespace (who counts as Owner), or an active direct
+// membership of p, or one of n or an ancestor of n, at that level.
+func projectMember(user int64, min keygate.AccessLevel, today any) (string, []any) {
+	cond := `EXISTS (SELECT 1 FROM members m WHERE m.user_id = ? AND m.source_type = 'Project'
+		AND m.source_id = p.id AND m.access_level >= ? AND ` + activeMember + `)
+		OR ` + inheritedMember("n")
+	args := []any{user, int(min), today, user, int(min), today}
+	if min <= keygate.Owner {
+		cond = "n.owner_id = ? OR " + cond
+		args = append([]any{user}, args...)
+	}
+	return "(" + cond + ")", args
+}
+
+// CreateProject inserts p and sets p.ID. LastActivityAt defaults to CreatedAt. A path
+// taken in the namespace is store.ErrConflict, a missing namespace store.ErrNotFound.
+func (t *txn) CreateProject(ctx context.Context, p *keygate.Project) error {
+	q := t.d.Rebind(`INSERT INTO projects (name, path, namespace_id, visibility, visibility_level,
+		description, default_branch, creator_id, created_at, updated_at, last_activity_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`)
+	activity := p.LastActivityAt
+	if activity.IsZero() {
+		activity = p.CreatedAt
+	}
+	var id int64
+	err := t.savepoint(ctx, func() error {
+		return t.tx.QueryRowContext(ctx, q, p.Name, p.Path, p.NamespaceID, string(p.Visibility),
+			p.Visibility.Level(), p.Description, p.DefaultBranch, p.CreatorID,
+			t.timeArg(p.CreatedAt), t.timeArg(p.CreatedAt), t.timeArg(activity)).Scan(&id)
+	})
+	if err != nil {
+		return fmt.Errorf("store: create project %q in namespace %d: %w", p.Path, p.NamespaceID, t.d.Classify(err))
+	}
+	p.ID, p.LastActivityAt = id, activity
+	return nil
+}
+
+// UpdateProject writes name, path, visibility, description, default branch and last
+// activity of p.ID, and moves the Marker.
+func (t *txn) UpdateProject(ctx context.Context, p keygate.Project) error {
+	q := t.d.Rebind(`UPDATE projects SET name = ?, path = ?, visibility = ?, visibility_level = ?,
+		description = ?, default_branch = ?, last_activity_at = ?, updated_at = ? WHERE id = ?`)
+	// As in UpdateUser: keygate.Project carries no UpdatedAt and UpdateProject takes no
+	// clock, so updated_at is the wall clock; it only orders lists.
+	var n int64
+	err := t.savepoint(ctx, func() error {
+		var err error
+		n, err = t.affected(ctx, q, p.Name, p.Path, string(p.Visibility), p.Visibility.Level(),
+			p.Description, p.DefaultBranch, t.timeArg(p.LastActivityAt), t.timeArg(time.Now()), p.ID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store: update project %d: %w", p.ID, t.d.Classify(err))
+	}
+	if n == 0 {
+		return fmt.Errorf("store: update %w", notFound("project", p.ID))
+	}
+	t.moved = true
+	return nil
+}
+
+// DeleteProject removes project id and its memberships, and moves the Marker.
+func (t *txn) DeleteProject(ctx context.Context, id int64) error {
+	n, err := t.affected(ctx, t.d.Rebind("DELETE FROM projects WHERE id = ?"), id)
+	if err != nil {
+		return fmt.Errorf("store: delete project %d: %w", id, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("store: delete %w", notFound("project", id))
+	}
+	q := t.d.Rebind("DELETE FROM members WHERE source_type = 'Project' AND source_id = ?")
+	if _, err := t.affected(ctx, q, id); err != nil {
+		return fmt.Errorf("store: delete project %d: memberships: %w", id, err)
+	}
+	t.moved = true
+	return nil
+}
