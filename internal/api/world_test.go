@@ -85,8 +85,8 @@ func newWorld(t *testing.T, srv *keygatetest.Server) *world {
 	for _, tg := range worldTargets {
 		w.addMember(t, authz.KindGroup, w.g[tg].ID, "mem", keygate.Reporter)
 		w.addMember(t, authz.KindProject, w.p[tg].ID, "mem", keygate.Reporter)
-		id, _ := w.resourceToken(t, authz.KindProject, w.p[tg].ID, "ptok-"+tg, keygate.Developer)
-		w.ptok[tg] = id
+		id, secret := w.resourceToken(t, authz.KindProject, w.p[tg].ID, "ptok-"+tg, keygate.Developer)
+		w.ptok[tg], w.ptokSecret[tg] = id, secret
 		id, _ = w.resourceToken(t, authz.KindGroup, w.g[tg].ID, "gtok-"+tg, keygate.Developer)
 		w.gtok[tg] = id
 	}

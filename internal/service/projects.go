@@ -238,7 +238,7 @@ func (s *Service) Projects(ctx context.Context, sub authz.Subject, in ProjectLis
 	now := s.clock.Now()
 	f := store.ProjectFilter{
 		NamespaceID: in.NamespaceID, IncludeSubgroups: in.WithSubgroups, Search: in.Search,
-		Visibility: in.Visibility, OrderBy: in.OrderBy, Sort: in.Sort, Page: in.Page,
+		Visibility: in.Visibility, OrderBy: in.OrderBy, Sort: in.Sort, Page: in.Page, Now: now,
 	}
 	floor, limited := authz.VisibleFloor(sub)
 	if limited {

@@ -52,6 +52,9 @@ func (s *Service) CreatePersonalToken(ctx context.Context, actor authz.Subject, 
 	if !authz.CanManageTokensOf(actor, ownerID) || in.Impersonation && !actor.Admin() {
 		return Issued{}, forbidden("")
 	}
+	if actor.User.Type == keygate.UserProjectBot && !actor.Admin() {
+		return Issued{}, forbidden("") // project and group tokens cannot mint personal tokens
+	}
 	st, err := s.settings(ctx)
 	if err != nil {
 		return Issued{}, err
