@@ -12,6 +12,7 @@ import (
 
 	"github.com/keygate/keygate/internal/clock"
 	"github.com/keygate/keygate/internal/instance"
+	"github.com/keygate/keygate/internal/service"
 )
 
 // app holds the process's streams and environment, passed to every command constructor.
@@ -38,6 +39,7 @@ func newRootCmd(a *app) *cobra.Command {
 // the environment variable of the same meaning (DESIGN §1).
 type instanceFlags struct {
 	dataDir, databaseURL, secretFile, externalURL string
+	ban                                           *service.BanConfig // set by serve
 }
 
 func (a *app) envOr(name, def string) string {
@@ -63,7 +65,7 @@ func (f *instanceFlags) open(ctx context.Context, a *app, log *slog.Logger, exte
 	return instance.Open(ctx, instance.Config{
 		DataDir: f.dataDir, DatabaseURL: f.databaseURL, SecretFile: f.secretFile,
 		ExternalURL: ext, Clock: clock.FromEnv(a.getenv), Logger: log, Notices: a.notice,
-		PasswordIterations: passwordIterations(a.getenv),
+		PasswordIterations: passwordIterations(a.getenv), Ban: f.ban,
 	})
 }
 

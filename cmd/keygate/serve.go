@@ -16,6 +16,7 @@ import (
 func newServeCmd(a *app) *cobra.Command {
 	var f instanceFlags
 	var addr, logLevel string
+	var ban banFlags
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the Keygate server",
@@ -31,6 +32,12 @@ func newServeCmd(a *app) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("listen: %w", err)
 			}
+			banCfg, err := ban.config()
+			if err != nil {
+				l.Close()
+				return err
+			}
+			f.ban = &banCfg
 			in, err := f.open(ctx, a, log, "http://"+l.Addr().String())
 			if err != nil {
 				l.Close()
@@ -55,6 +62,7 @@ func newServeCmd(a *app) *cobra.Command {
 	}
 	f.register(cmd, a)
 	cmd.Flags().StringVar(&addr, "addr", a.envOr("KEYGATE_ADDR", instance.DefaultAddr), "listen address (KEYGATE_ADDR)")
+	ban.register(cmd, a)
 	cmd.Flags().StringVar(&logLevel, "log-level", a.envOr("KEYGATE_LOG_LEVEL", "info"), "debug, info, warn or error (KEYGATE_LOG_LEVEL)")
 	return cmd
 }

@@ -361,6 +361,64 @@ func TestDenialMatrix(t *testing.T) {
 func probeDenial(t *testing.T, w *world, rt api.Route, c caller, path, body string, wt *want) {
 	t.Helper()
 	before := snapshot(t, w.srv)
+	status, b := sendDenial(t, w, rt, c, path, body, false)
+	var got map[string]any
+	if status != wt.status {
+		t.Errorf("%s %s as %s = %d %s, want %d %v", rt.Method, path, c.name, status, b, wt.status, wt.body)
+	} else if err := json.Unmarshal(b, &got); err != nil {
+		t.Errorf("%s %s as %s: body %s is not a JSON object", rt.Method, path, c.name, b)
+	} else {
+		for k, v := range wt.body {
+			if got[k] != v {
+				t.Errorf("%s %s as %s: body %s, want %q = %q", rt.Method, path, c.name, b, k, v)
+			}
+		}
+		if _, ok := got["keygate_explanation"]; ok {
+			t.Errorf("%s %s as %s: explanation without %s: %s", rt.Method, path, c.name, api.ExplainHeader, b)
+		}
+	}
+	// Asked to explain, a 403 from an authorization decision gains the reasons; any other
+	// answer (401, existence-hiding 404, 400, 405) stays exactly the same.
+	if got != nil {
+		status, eb := sendDenial(t, w, rt, c, path, body, true)
+		var explained map[string]any
+		_ = json.Unmarshal(eb, &explained)
+		ex, has := explained["keygate_explanation"]
+		delete(explained, "keygate_explanation")
+		switch {
+		case status != wt.status || !equalJSON(explained, got):
+			t.Errorf("%s %s as %s explained = %d %s, want %d %s plus an explanation", rt.Method, path, c.name, status, eb, wt.status, b)
+		case wt.status == 403 && c.pre == nil && !validExplanation(ex):
+			t.Errorf("%s %s as %s explained = %s, want keygate_explanation.reasons", rt.Method, path, c.name, eb)
+		case wt.status != 403 && has:
+			t.Errorf("%s %s as %s explained a %d: %s", rt.Method, path, c.name, wt.status, eb)
+		}
+	}
+	if after := snapshot(t, w.srv); !equalJSON(before, after) {
+		t.Errorf("%s %s as %s: refused request changed state", rt.Method, path, c.name)
+	}
+}
+
+// validExplanation: {"reasons":["…", …]} with at least one non-empty reason.
+func validExplanation(ex any) bool {
+	m, ok := ex.(map[string]any)
+	if !ok {
+		return false
+	}
+	rs, ok := m["reasons"].([]any)
+	if !ok || len(rs) == 0 {
+		return false
+	}
+	for _, r := range rs {
+		if s, ok := r.(string); !ok || s == "" {
+			return false
+		}
+	}
+	return true
+}
+
+func sendDenial(t *testing.T, w *world, rt api.Route, c caller, path, body string, explain bool) (int, []byte) {
+	t.Helper()
 	req, err := http.NewRequest(rt.Method, w.srv.API+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
@@ -372,31 +430,16 @@ func probeDenial(t *testing.T, w *world, rt api.Route, c caller, path, body stri
 	for k, v := range c.header {
 		req.Header.Set(k, v)
 	}
+	if explain {
+		req.Header.Set(api.ExplainHeader, "true")
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != wt.status {
-		t.Errorf("%s %s as %s = %d %s, want %d %v", rt.Method, path, c.name, resp.StatusCode, b, wt.status, wt.body)
-	} else {
-		var got map[string]any
-		if err := json.Unmarshal(b, &got); err != nil {
-			t.Errorf("%s %s as %s: body %s is not a JSON object", rt.Method, path, c.name, b)
-		}
-		for k, v := range wt.body {
-			if got[k] != v {
-				t.Errorf("%s %s as %s: body %s, want %q = %q", rt.Method, path, c.name, b, k, v)
-			}
-		}
-		if _, ok := got["keygate_explanation"]; ok {
-			t.Errorf("%s %s as %s: explanation without %s: %s", rt.Method, path, c.name, api.ExplainHeader, b)
-		}
-	}
-	if after := snapshot(t, w.srv); !equalJSON(before, after) {
-		t.Errorf("%s %s as %s: refused request changed state", rt.Method, path, c.name)
-	}
+	return resp.StatusCode, b
 }
 
 func equalJSON(a, b any) bool {

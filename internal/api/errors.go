@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/internal/authz"
+	"github.com/keygate/keygate/internal/service"
 )
 
 // apiError is an answer other than success: a status, a body already in GitLab's shape,
@@ -135,6 +137,11 @@ func toAPIError(err error) *apiError {
 		return oauthError(401, "invalid_token", keygate.ErrTokenRevoked.Message)
 	case errors.Is(err, keygate.ErrImpersonationDisabled):
 		return oauthError(401, "invalid_token", keygate.ErrImpersonationDisabled.Message)
+	}
+	var th *service.ErrThrottled
+	if errors.As(err, &th) {
+		secs := int(th.RetryAfter.Seconds()) + 1
+		return &apiError{status: 429, body: map[string]any{"message": "Retry later"}, header: map[string]string{"Retry-After": strconv.Itoa(secs)}}
 	}
 	var ke *keygate.Error
 	if !errors.As(err, &ke) {

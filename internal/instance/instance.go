@@ -35,6 +35,8 @@ type Config struct {
 	Notices func(format string, args ...any)
 	// PasswordIterations lowers the password-hash cost in tests; 0 is the default.
 	PasswordIterations int
+	// Ban configures failed-authentication throttling; nil is the default.
+	Ban *service.BanConfig
 }
 
 // Instance is an opened Keygate instance.
@@ -92,7 +94,7 @@ func Open(ctx context.Context, cfg Config) (*Instance, error) {
 	}
 	svc, err := service.New(service.Config{
 		Store: st, Clock: cfg.Clock, Digester: dig, Logger: cfg.Logger,
-		ExternalURL: cfg.ExternalURL, PasswordIterations: cfg.PasswordIterations,
+		ExternalURL: cfg.ExternalURL, PasswordIterations: cfg.PasswordIterations, Ban: cfg.Ban,
 	})
 	if err != nil {
 		st.Close()

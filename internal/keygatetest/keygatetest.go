@@ -50,6 +50,9 @@ type Server struct {
 type Options struct {
 	// Postgres runs on KEYGATE_TEST_DATABASE_URL (the test skips without it).
 	Postgres bool
+	// Ban replaces the failed-authentication throttling (tests that need loopback counted
+	// pass one without exemptions).
+	Ban *service.BanConfig
 }
 
 // NewServer starts a server on SQLite.
@@ -66,7 +69,7 @@ func NewServerWith(t testing.TB, o Options) *Server {
 	ctx := context.Background()
 	in, err := instance.Open(ctx, instance.Config{
 		DataDir: s.DataDir, DatabaseURL: s.DatabaseURL, Clock: s.Clock, Logger: log,
-		ExternalURL: "http://keygate.test", PasswordIterations: 1000,
+		ExternalURL: "http://keygate.test", PasswordIterations: 1000, Ban: o.Ban,
 	})
 	if err != nil {
 		t.Fatalf("instance.Open: %v", err)

@@ -17,6 +17,9 @@ type Credential struct {
 	// RotatePath marks a request to a rotate endpoint: presenting a revoked token there
 	// is a reuse, and revokes the token's still-active descendants (spec §6.3).
 	RotatePath bool
+	// Uncounted keeps a failure out of the failed-authentication ban (GitLab does not
+	// count gitlab-ci-token logins).
+	Uncounted bool
 }
 
 // Principal is an authenticated caller: the token and its owner.
@@ -39,6 +42,27 @@ func (p Principal) Subject() authz.Subject {
 // the owner's state, in GitLab's order. Errors are the keygate.ErrToken* sentinels or a
 // forbidden *keygate.Error naming the account's state.
 func (s *Service) Authenticate(ctx context.Context, c Credential) (Principal, error) {
+	if err := s.throttle.check(c.IP); err != nil {
+		return Principal{}, err
+	}
+	p, err := s.authenticate(ctx, c)
+	switch {
+	case err == nil:
+		s.throttle.succeeded(c.IP)
+	case !c.Uncounted && countsAsFailure(err):
+		s.throttle.failed(c.IP)
+	}
+	return p, err
+}
+
+// CountFailure feeds the failed-authentication ban from outside token checks (a Git
+// request with a password but no valid token).
+func (s *Service) CountFailure(ip string) { s.throttle.failed(ip) }
+
+// CheckBanned refuses an address banned for failed authentications.
+func (s *Service) CheckBanned(ip string) error { return s.throttle.check(ip) }
+
+func (s *Service) authenticate(ctx context.Context, c Credential) (Principal, error) {
 	m, err := s.store.Marker(ctx)
 	if err != nil {
 		return Principal{}, internal("read change marker", err)

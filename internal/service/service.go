@@ -26,6 +26,8 @@ type Config struct {
 	CacheSize int
 	// ExternalURL is the instance URL users see, used in messages that point at it.
 	ExternalURL string
+	// Ban configures failed-authentication throttling; nil means DefaultBanConfig.
+	Ban *BanConfig
 	// PasswordIterations is the PBKDF2 cost; 0 means the production default. Tests lower it.
 	PasswordIterations int
 }
@@ -40,6 +42,7 @@ type Service struct {
 	uses        *useRecorder
 	pwIters     int
 	externalURL string
+	throttle    *throttle
 }
 
 // New builds a Service.
@@ -69,6 +72,11 @@ func New(cfg Config) (*Service, error) {
 		externalURL: cfg.ExternalURL,
 	}
 	s.uses = newUseRecorder(cfg.Store, cfg.Logger)
+	ban := DefaultBanConfig()
+	if cfg.Ban != nil {
+		ban = *cfg.Ban
+	}
+	s.throttle = newThrottle(ban, cfg.Clock)
 	return s, nil
 }
 
