@@ -15,6 +15,9 @@ type Settings struct {
 	InactiveResourceTokensDeleteAfterDays int
 	// ServiceAccessTokensExpirationEnforced: service accounts' tokens need an expiry.
 	ServiceAccessTokensExpirationEnforced bool
+	// EnforceCIInboundJobTokenScope makes every project enforce its job-token allowlist
+	// (GitLab's enforce_ci_inbound_job_token_scope_enabled, on since 18.0).
+	EnforceCIInboundJobTokenScope bool
 }
 
 // DefaultTokenLifetimeDays is GitLab's maximum (and default) token lifetime.
@@ -28,6 +31,7 @@ func DefaultSettings() Settings {
 		ImpersonationEnabled:                  true,
 		InactiveResourceTokensDeleteAfterDays: 30,
 		ServiceAccessTokensExpirationEnforced: true,
+		EnforceCIInboundJobTokenScope:         true,
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -27,7 +28,85 @@ func newAdminCmd(a *app) *cobra.Command {
 	var f instanceFlags
 	cmd := &cobra.Command{Use: "admin", Short: "Operate on the instance's data directly (works while the server runs)"}
 	f.register(cmd, a)
-	cmd.AddCommand(newAdminTokenCmd(a, &f), newAdminUserCmd(a, &f))
+	cmd.AddCommand(newAdminTokenCmd(a, &f), newAdminUserCmd(a, &f), newAdminJobCmd(a, &f))
+	return cmd
+}
+
+// newAdminJobCmd builds `keygate admin job start|finish`: Keygate runs no CI, so operators
+// and tests start jobs to get job tokens (a Keygate extension).
+func newAdminJobCmd(a *app, f *instanceFlags) *cobra.Command {
+	cmd := &cobra.Command{Use: "job", Short: "Start and finish CI jobs (their job tokens live while they run)"}
+	var project, user, ref, name string
+	var timeout time.Duration
+	start := &cobra.Command{
+		Use:   "start",
+		Short: "Start a job and print its job token (only the token, on stdout)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return with(cmd, a, f, func(s *session) error {
+				ctx := cmd.Context()
+				u, err := findUser(cmd, s.in.Service, user)
+				if err != nil {
+					return err
+				}
+				p, err := s.in.Service.Project(ctx, project)
+				if err != nil {
+					return fmt.Errorf("project %q: %w", project, err)
+				}
+				sub := authz.Subject{User: u}
+				res, err := s.in.Service.ProjectAccess(ctx, sub, p)
+				if err != nil {
+					return err
+				}
+				sj, err := s.in.Service.StartJob(ctx, sub, p, res, service.JobInput{Ref: ref, Name: name, Timeout: timeout})
+				if err != nil {
+					return fmt.Errorf("start job: %w", err)
+				}
+				a.notice("Started job %d in %s for %s", sj.Job.ID, p.FullPath(), u.Username)
+				_, err = fmt.Fprintln(a.stdout, sj.Secret.Reveal())
+				return err
+			})
+		},
+	}
+	start.Flags().StringVar(&project, "project", "", "project: ID or full path (required)")
+	start.Flags().StringVar(&user, "user", "", "the user the job runs for: username or ID (required; needs Developer)")
+	start.Flags().StringVar(&ref, "ref", "", "ref (default: the default branch)")
+	start.Flags().StringVar(&name, "name", "job", "job name")
+	start.Flags().DurationVar(&timeout, "timeout", keygate.DefaultJobTimeout, "how long the job (and its token) lives")
+	for _, n := range []string{"project", "user"} {
+		_ = start.MarkFlagRequired(n)
+	}
+
+	var status string
+	finish := &cobra.Command{
+		Use:   "finish ID",
+		Short: "Finish a job; its token stops working",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := strconv.ParseInt(args[0], 10, 64)
+			if err != nil || id <= 0 {
+				return fmt.Errorf("job ID %q is not a number", args[0])
+			}
+			return with(cmd, a, f, func(s *session) error {
+				ctx := cmd.Context()
+				j, err := s.in.Service.JobByID(ctx, id)
+				if err != nil {
+					return fmt.Errorf("job %d: %w", id, err)
+				}
+				p, err := s.in.Service.Project(ctx, strconv.FormatInt(j.ProjectID, 10))
+				if err != nil {
+					return err
+				}
+				if _, err := s.in.Service.FinishJob(ctx, authz.SystemSubject(), p, authz.Resource{}, id, keygate.JobStatus(status)); err != nil {
+					return fmt.Errorf("finish job %d: %w", id, err)
+				}
+				a.notice("Finished job %d", id)
+				return nil
+			})
+		},
+	}
+	finish.Flags().StringVar(&status, "status", "success", "success, failed or canceled")
+	cmd.AddCommand(start, finish)
 	return cmd
 }
 

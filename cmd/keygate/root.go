@@ -31,7 +31,7 @@ func newRootCmd(a *app) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCmd(a), newAdminCmd(a), newVersionCmd(a))
+	root.AddCommand(newServeCmd(a), withSeed(a, newAdminCmd(a)), newVersionCmd(a), newLoadtestCmd(a))
 	return root
 }
 
@@ -39,6 +39,7 @@ func newRootCmd(a *app) *cobra.Command {
 // the environment variable of the same meaning (DESIGN §1).
 type instanceFlags struct {
 	dataDir, databaseURL, secretFile, externalURL string
+	repositoriesDir                               string
 	ban                                           *service.BanConfig // set by serve
 }
 
@@ -55,6 +56,7 @@ func (f *instanceFlags) register(cmd *cobra.Command, a *app) {
 	fl.StringVar(&f.databaseURL, "database-url", a.envOr("KEYGATE_DATABASE_URL", ""), "postgres:// URL selects PostgreSQL; empty uses SQLite in the data dir (KEYGATE_DATABASE_URL)")
 	fl.StringVar(&f.secretFile, "secret-file", a.envOr("KEYGATE_SECRET_FILE", ""), "instance secret for token digests, shared by all nodes (KEYGATE_SECRET_FILE; default <data-dir>/secret)")
 	fl.StringVar(&f.externalURL, "external-url", a.envOr("KEYGATE_EXTERNAL_URL", ""), "URL users see, for links and clone URLs (KEYGATE_EXTERNAL_URL)")
+	fl.StringVar(&f.repositoriesDir, "repositories-dir", a.envOr("KEYGATE_REPOSITORIES_DIR", ""), "Git repositories, shared by all nodes (KEYGATE_REPOSITORIES_DIR; default <data-dir>/repositories)")
 }
 
 func (f *instanceFlags) open(ctx context.Context, a *app, log *slog.Logger, externalDefault string) (*instance.Instance, error) {
@@ -66,6 +68,7 @@ func (f *instanceFlags) open(ctx context.Context, a *app, log *slog.Logger, exte
 		DataDir: f.dataDir, DatabaseURL: f.databaseURL, SecretFile: f.secretFile,
 		ExternalURL: ext, Clock: clock.FromEnv(a.getenv), Logger: log, Notices: a.notice,
 		PasswordIterations: passwordIterations(a.getenv), Ban: f.ban,
+		RepositoriesDir: f.repositoriesDir,
 	})
 }
 

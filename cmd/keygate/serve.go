@@ -46,6 +46,7 @@ func newServeCmd(a *app) *cobra.Command {
 			in.Service.Start(ctx)
 			srv := server.New(server.Config{
 				Service: in.Service, Logger: log, ExternalURL: in.Config.ExternalURL, Revision: revision(),
+				Repositories: in.Repositories,
 			})
 			store := "sqlite"
 			if instance.IsPostgres(in.Config.DatabaseURL) {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"slices"
 	"testing"
 	"time"
@@ -302,12 +303,23 @@ func fmtLevel(p *int) string {
 // permissions), GET /groups/:id, the members/all level an administrator sees, and the
 // project list.
 func TestAccessProperty(t *testing.T) {
-	for seed := uint64(1); seed <= 20; seed++ {
-		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
-			t.Parallel()
-			srv := keygatetest.NewServer(t)
-			m := buildAccessModel(t, srv, rand.New(rand.NewPCG(seed, 0x6b657967617465)))
-			checkAccessModel(t, srv, m)
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			if backend == "postgres" && os.Getenv("KEYGATE_TEST_DATABASE_URL") == "" {
+				t.Skip("KEYGATE_TEST_DATABASE_URL not set: skipping PostgreSQL test")
+			}
+			seeds := uint64(20)
+			if backend == "postgres" {
+				seeds = 6 // the same queries; fewer worlds keep the run short
+			}
+			for seed := uint64(1); seed <= seeds; seed++ {
+				t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+					t.Parallel()
+					srv := keygatetest.NewServerWith(t, keygatetest.Options{Postgres: backend == "postgres"})
+					m := buildAccessModel(t, srv, rand.New(rand.NewPCG(seed, 0x6b657967617465)))
+					checkAccessModel(t, srv, m)
+				})
+			}
 		})
 	}
 }

@@ -145,6 +145,39 @@ func (a *API) Routes() []Route {
 		Route{Method: "PUT", Pattern: "/projects/{id}", Rule: plain, Summary: "Update a project (Maintainer; visibility: Owner)", handler: a.updateProject}.on(proj, authz.ActUpdate),
 		Route{Method: "DELETE", Pattern: "/projects/{id}", Rule: plain, Summary: "Delete a project (Owner)", handler: a.deleteProject}.on(proj, authz.ActDelete),
 		{Method: "GET", Pattern: "/users/{user_id}/projects", Rule: public, Summary: "List a user's personal projects", handler: a.listUserProjects},
+
+		route("GET", "/users/{user_id}/impersonation_tokens", admin, "List a user's impersonation tokens (admin)", a.listImpersonationTokens),
+		route("POST", "/users/{user_id}/impersonation_tokens", admin, "Create an impersonation token (admin)", a.createImpersonationToken),
+		route("GET", "/users/{user_id}/impersonation_tokens/{impersonation_token_id}", admin, "Get an impersonation token (admin)", a.getImpersonationToken),
+		route("DELETE", "/users/{user_id}/impersonation_tokens/{impersonation_token_id}", admin, "Revoke an impersonation token (admin)", a.revokeImpersonationToken),
+
+		route("GET", "/service_accounts", admin, "List service accounts (admin)", a.listServiceAccounts),
+		route("POST", "/service_accounts", admin, "Create an instance service account (admin)", a.createServiceAccount),
+		route("PATCH", "/service_accounts/{user_id}", admin, "Update a service account (admin)", a.updateServiceAccount),
+		Route{Method: "GET", Pattern: "/groups/{id}/service_accounts", Rule: plain, Summary: "List a group's service accounts (Owner)", handler: a.listServiceAccounts}.on(grp, authz.ActAdminServiceAc),
+		Route{Method: "POST", Pattern: "/groups/{id}/service_accounts", Rule: plain, Summary: "Create a group service account (Owner)", handler: a.createServiceAccount}.on(grp, authz.ActAdminServiceAc),
+		Route{Method: "PATCH", Pattern: "/groups/{id}/service_accounts/{user_id}", Rule: plain, Summary: "Update a group service account (Owner)", handler: a.updateServiceAccount}.on(grp, authz.ActAdminServiceAc),
+		Route{Method: "DELETE", Pattern: "/groups/{id}/service_accounts/{user_id}", Rule: plain, Summary: "Delete a group service account (Owner)", handler: a.deleteServiceAccount}.on(grp, authz.ActAdminServiceAc),
+		Route{Method: "GET", Pattern: "/groups/{id}/service_accounts/{user_id}/personal_access_tokens", Rule: plain, Summary: "List a group service account's tokens (Owner)", handler: a.listServiceAccountTokens}.on(grp, authz.ActAdminServiceAc),
+		Route{Method: "POST", Pattern: "/groups/{id}/service_accounts/{user_id}/personal_access_tokens", Rule: plain, Summary: "Create a token for a group service account (Owner)", handler: a.createServiceAccountToken}.on(grp, authz.ActAdminServiceAc),
+		Route{Method: "DELETE", Pattern: "/groups/{id}/service_accounts/{user_id}/personal_access_tokens/{token_id}", Rule: plain, Summary: "Revoke a group service account's token (Owner)", handler: a.revokeServiceAccountToken}.on(grp, authz.ActAdminServiceAc),
+		Route{Method: "POST", Pattern: "/groups/{id}/service_accounts/{user_id}/personal_access_tokens/{token_id}/rotate", Rule: plain, Summary: "Rotate a group service account's token (Owner)", handler: a.rotateServiceAccountToken}.on(grp, authz.ActAdminServiceAc),
+
+		route("GET", "/job", authz.Rule{JobToken: true}, "The job of the presented CI/CD job token", a.currentJob),
+		Route{Method: "POST", Pattern: "/projects/{id}/keygate/jobs", Rule: plain, Summary: "Keygate extension: start a CI job and get its job token (Developer)", handler: a.startJob}.on(proj, authz.ActRunJob),
+		Route{Method: "POST", Pattern: "/projects/{id}/keygate/jobs/{job_id}/finish", Rule: plain, Summary: "Keygate extension: finish a job; its token stops working", handler: a.finishJob}.on(proj, authz.ActRead),
+		Route{Method: "GET", Pattern: "/projects/{id}/job_token_scope", Rule: plain, Summary: "Job token access settings (Maintainer)", handler: a.getJobTokenScope}.on(proj, authz.ActAdminJobScope),
+		Route{Method: "PATCH", Pattern: "/projects/{id}/job_token_scope", Rule: plain, Summary: "Change job token access settings (Maintainer)", handler: a.patchJobTokenScope}.on(proj, authz.ActAdminJobScope),
+		Route{Method: "GET", Pattern: "/projects/{id}/job_token_scope/allowlist", Rule: plain, Summary: "Projects allowed to reach this one with job tokens", handler: a.listJobAllowlist}.on(proj, authz.ActAdminJobScope),
+		Route{Method: "POST", Pattern: "/projects/{id}/job_token_scope/allowlist", Rule: plain, Summary: "Allow a project's job tokens in", handler: a.addJobAllowlist}.on(proj, authz.ActAdminJobScope),
+		Route{Method: "DELETE", Pattern: "/projects/{id}/job_token_scope/allowlist/{target_project_id}", Rule: plain, Summary: "Remove a project from the allowlist", handler: a.removeJobAllowlist}.on(proj, authz.ActAdminJobScope),
+		Route{Method: "GET", Pattern: "/projects/{id}/job_token_scope/groups_allowlist", Rule: plain, Summary: "Groups allowed to reach this project with job tokens", handler: a.listJobGroupAllowlist}.on(proj, authz.ActAdminJobScope),
+		Route{Method: "POST", Pattern: "/projects/{id}/job_token_scope/groups_allowlist", Rule: plain, Summary: "Allow a group's job tokens in", handler: a.addJobGroupAllowlist}.on(proj, authz.ActAdminJobScope),
+		Route{Method: "DELETE", Pattern: "/projects/{id}/job_token_scope/groups_allowlist/{target_group_id}", Rule: plain, Summary: "Remove a group from the allowlist", handler: a.removeJobGroupAllowlist}.on(proj, authz.ActAdminJobScope),
+		Route{Method: "GET", Pattern: "/projects/{id}/keygate/job_token_auth_log", Rule: plain, Summary: "Keygate extension: which other projects' job tokens reached this one", handler: a.jobTokenAuthLog}.on(proj, authz.ActAdminJobScope),
+		Route{Method: "GET", Pattern: "/projects/{id}/keygate/job_token_scope/proposal", Rule: plain, Summary: "Keygate extension: the least allowlist that keeps the logged uses working", handler: a.jobAllowlistProposal}.on(proj, authz.ActAdminJobScope),
+
+		route("GET", "/keygate/can_i", anyScope, "Keygate extension: would the calling token be allowed this request? (?method=&path=)", a.canI),
 	}
 	for _, k := range []struct {
 		kind authz.ResourceKind
@@ -172,6 +205,7 @@ func (a *API) Routes() []Route {
 			Route{Method: "DELETE", Pattern: k.base + "/access_tokens/self", Rule: anyScope, Summary: "Revoke the access token used for this request (Keygate extension)", handler: a.revokeResourceTokenSelf}.on(k.kind, authz.ActRead),
 		)
 	}
+	routes = append(routes, a.repositoryRoutes()...)
 	return routes
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/internal/authz"
+	"github.com/keygate/keygate/internal/secret"
 	"github.com/keygate/keygate/internal/service"
 )
 
@@ -24,6 +25,8 @@ type call struct {
 	project keygate.Project
 	group   keygate.Group
 	res     authz.Resource
+	// job is set when a CI/CD job token authenticated (on routes that accept them).
+	job *service.JobPrincipal
 }
 
 // tokenIDSetter is implemented by the server's logging ResponseWriter, so the access log
@@ -43,7 +46,21 @@ func (a *API) wrap(rt Route) http.Handler {
 			return
 		}
 		c := &call{p: p}
-		if raw := credential(r, p); raw != "" {
+		if raw := jobCredential(r, p); raw != "" && rt.Rule.JobToken {
+			jp, err := a.svc.AuthenticateJob(r.Context(), raw, clientIP(r))
+			if err != nil {
+				a.observe(authResult(err))
+				a.writeError(w, r, err)
+				return
+			}
+			a.observe("success")
+			c.job, c.subject = &jp, jp.Subject()
+		} else if raw != "" {
+			// A job token where none is accepted is not recognised (spec §5.1).
+			a.observe("invalid")
+			a.writeError(w, r, unauthorized())
+			return
+		} else if raw := credential(r, p); raw != "" {
 			pr, err := a.svc.Authenticate(r.Context(), service.Credential{
 				Token: raw, IP: clientIP(r), RotatePath: rotatePathRE.MatchString(r.URL.Path),
 			})
@@ -122,6 +139,23 @@ func credential(r *http.Request, p *params) string {
 		return s
 	}
 	if s, ok, _ := p.str("bearer_token"); ok && s != "" {
+		return s
+	}
+	return ""
+}
+
+// jobCredential finds a CI/CD job token: the JOB-TOKEN header, the job_token or token
+// parameter, or a glcbt- value where an access token would be (spec §5.1).
+func jobCredential(r *http.Request, p *params) string {
+	if s := strings.TrimSpace(r.Header.Get("Job-Token")); s != "" {
+		return s
+	}
+	for _, name := range []string{"job_token", "token"} {
+		if s, ok, _ := p.str(name); ok && strings.HasPrefix(s, secret.PrefixJob) {
+			return s
+		}
+	}
+	if s := credential(r, p); strings.HasPrefix(s, secret.PrefixJob) {
 		return s
 	}
 	return ""
@@ -223,6 +257,10 @@ func (a *API) resolve(r *http.Request, c *call, rt Route) error {
 	}
 	if d := authz.DecideResource(c.subject, c.res, act); !d.Allowed {
 		return denial(d)
+	}
+	if c.job != nil && rt.Kind == authz.KindProject {
+		// A job of another project reaches this one only through its allowlist.
+		return a.svc.JobReach(ctx, *c.job, c.project)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/keygate/keygate"
@@ -576,3 +577,5 @@ func (a *API) removeMember(w http.ResponseWriter, r *http.Request, c *call) erro
 func containsFold(s, sub string) bool {
 	return strings.Contains(strings.ToLower(s), strings.ToLower(sub))
 }
+
+func strconvItoa(n int64) string { return strconv.FormatInt(n, 10) }

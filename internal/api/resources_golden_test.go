@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"os"
 	"reflect"
 	"testing"
 
@@ -15,7 +16,23 @@ import (
 // TestGoldenResourceErrors: bad input on groups, projects, members and resource tokens
 // is a clear 4xx with GitLab's body (testdata/res_*.golden.json) and changes nothing.
 func TestGoldenResourceErrors(t *testing.T) {
-	srv := keygatetest.NewServer(t)
+	forBackends(t, goldenResourceErrors)
+}
+
+// forBackends runs f on SQLite and, with KEYGATE_TEST_DATABASE_URL, on PostgreSQL.
+func forBackends(t *testing.T, f func(t *testing.T, srv *keygatetest.Server)) {
+	t.Helper()
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			if backend == "postgres" && os.Getenv("KEYGATE_TEST_DATABASE_URL") == "" {
+				t.Skip("KEYGATE_TEST_DATABASE_URL not set: skipping PostgreSQL test")
+			}
+			f(t, keygatetest.NewServerWith(t, keygatetest.Options{Postgres: backend == "postgres"}))
+		})
+	}
+}
+
+func goldenResourceErrors(t *testing.T, srv *keygatetest.Server) {
 	w := newWorld(t, srv)
 	ctx := context.Background()
 	bot, err := srv.Service.Authenticate(ctx, serviceCred(w.tok["otherbot"]))
@@ -119,7 +136,10 @@ func TestGoldenResourceErrors(t *testing.T) {
 // answers 202 and removes everything inside: subgroups, projects, memberships, and the
 // bots of the projects' access tokens (Projects::DestroyService#destroy_project_bots!).
 func TestDeleteGroupWithProjects(t *testing.T) {
-	srv := keygatetest.NewServer(t)
+	forBackends(t, deleteGroupWithProjects)
+}
+
+func deleteGroupWithProjects(t *testing.T, srv *keygatetest.Server) {
 	w := newWorld(t, srv)
 	ctx := context.Background()
 	st := srv.Inst.Store

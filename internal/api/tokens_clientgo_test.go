@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -306,4 +307,122 @@ func TestClientGoSudo(t *testing.T) {
 	wantStatus(t, resp, err, 403)
 	_, resp, err = root.Projects.GetProject(p.ID, nil, gitlab.WithSudo("nobody"))
 	wantStatus(t, resp, err, 404)
+}
+
+// TestOwnedAndMembershipLists: GET /projects?owned=true lists the caller's personal
+// projects and those of groups they own; membership=true and min_access_level those they
+// reach through memberships; on both backends.
+func TestOwnedAndMembershipLists(t *testing.T) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			srv := keygatetest.NewServerWith(t, keygatetest.Options{Postgres: backend == "postgres"})
+			olga := srv.User(t, "olga", false)
+			dave := srv.User(t, "dave", false)
+			oc := newClient(t, srv, srv.Token(t, olga.ID, "o", keygate.ScopeAPI))
+			dc := newClient(t, srv, srv.Token(t, dave.ID, "d", keygate.ScopeAPI))
+			g, _, err := oc.Groups.CreateGroup(&gitlab.CreateGroupOptions{Name: gitlab.Ptr("Acme"), Path: gitlab.Ptr("acme")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			app, _, err := oc.Projects.CreateProject(&gitlab.CreateProjectOptions{Name: gitlab.Ptr("App"), NamespaceID: gitlab.Ptr(g.ID)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			mine, _, err := oc.Projects.CreateProject(&gitlab.CreateProjectOptions{Name: gitlab.Ptr("Notes")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := dc.Projects.CreateProject(&gitlab.CreateProjectOptions{Name: gitlab.Ptr("Dave's"), Visibility: gitlab.Ptr(gitlab.PublicVisibility)}); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := oc.GroupMembers.AddGroupMember(g.ID, &gitlab.AddGroupMemberOptions{UserID: gitlab.Ptr(dave.ID), AccessLevel: gitlab.Ptr(gitlab.ReporterPermissions)}); err != nil {
+				t.Fatal(err)
+			}
+			ids := func(ps []*gitlab.Project) []int64 {
+				var out []int64
+				for _, p := range ps {
+					out = append(out, p.ID)
+				}
+				return out
+			}
+			asc := gitlab.ListProjectsOptions{OrderBy: gitlab.Ptr("id"), Sort: gitlab.Ptr("asc")}
+			owned := asc
+			owned.Owned = gitlab.Ptr(true)
+			ps, resp, err := oc.Projects.ListProjects(&owned)
+			if err != nil || fmt.Sprint(ids(ps)) != fmt.Sprint([]int64{app.ID, mine.ID}) {
+				t.Errorf("olga ListProjects(owned) = %v, %v (status %v); want app and notes", ids(ps), err, resp)
+			}
+			ps, _, err = dc.Projects.ListProjects(&owned)
+			if err != nil || len(ps) != 1 {
+				t.Errorf("dave ListProjects(owned) = %v, %v; want his own only", ids(ps), err)
+			}
+			member := asc
+			member.Membership = gitlab.Ptr(true)
+			member.MinAccessLevel = gitlab.Ptr(gitlab.ReporterPermissions)
+			ps, _, err = dc.Projects.ListProjects(&member)
+			if err != nil || len(ps) != 2 {
+				t.Errorf("dave ListProjects(membership, min Reporter) = %v, %v; want app and his own", ids(ps), err)
+			}
+			member.MinAccessLevel = gitlab.Ptr(gitlab.DeveloperPermissions)
+			ps, _, err = dc.Projects.ListProjects(&member)
+			if err != nil || len(ps) != 1 {
+				t.Errorf("dave ListProjects(membership, min Developer) = %v, %v; want his own", ids(ps), err)
+			}
+			// An administrator's owned list is the administrator's own (none here).
+			ps, _, err = newClient(t, srv, srv.RootToken).Projects.ListProjects(&owned)
+			if err != nil || len(ps) != 0 {
+				t.Errorf("admin ListProjects(owned) = %v, %v; want none", ids(ps), err)
+			}
+		})
+	}
+}
+
+// TestMembershipAndTokenRules: a member may leave on their own (204) but the last Owner
+// of a group may not; the top-level group setting resource_access_token_creation_allowed
+// stops new project and group tokens in the whole hierarchy while existing ones keep
+// working.
+func TestMembershipAndTokenRules(t *testing.T) {
+	srv := keygatetest.NewServer(t)
+	olga := srv.User(t, "olga", false)
+	gus := srv.User(t, "gus", false)
+	oc := newClient(t, srv, srv.Token(t, olga.ID, "o", keygate.ScopeAPI))
+	gc := newClient(t, srv, srv.Token(t, gus.ID, "g", keygate.ScopeAPI))
+	g, _, err := oc.Groups.CreateGroup(&gitlab.CreateGroupOptions{Name: gitlab.Ptr("Acme"), Path: gitlab.Ptr("acme")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, _, err := oc.Groups.CreateGroup(&gitlab.CreateGroupOptions{Name: gitlab.Ptr("Sub"), Path: gitlab.Ptr("sub"), ParentID: gitlab.Ptr(g.ID)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, _, err := oc.Projects.CreateProject(&gitlab.CreateProjectOptions{Name: gitlab.Ptr("App"), NamespaceID: gitlab.Ptr(sub.ID)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := oc.GroupMembers.AddGroupMember(g.ID, &gitlab.AddGroupMemberOptions{UserID: gitlab.Ptr(gus.ID), AccessLevel: gitlab.Ptr(gitlab.GuestPermissions)}); err != nil {
+		t.Fatal(err)
+	}
+	// The last Owner stays; a Guest leaves by themself.
+	resp, err := oc.GroupMembers.RemoveGroupMember(g.ID, olga.ID, nil)
+	wantStatus(t, resp, err, 403)
+	resp, err = gc.GroupMembers.RemoveGroupMember(g.ID, gus.ID, nil)
+	wantStatus(t, resp, err, 204)
+	_, resp, err = gc.Groups.GetGroup(g.ID, nil)
+	wantStatus(t, resp, err, 404)
+
+	keep, _, err := oc.ProjectAccessTokens.CreateProjectAccessToken(app.ID, &gitlab.CreateProjectAccessTokenOptions{Name: gitlab.Ptr("keep"), Scopes: &[]string{"read_api"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := doGolden(t, srv, goldenCase{method: "PUT", path: fmt.Sprintf("/groups/%d", g.ID), token: srv.Token(t, olga.ID, "o2", keygate.ScopeAPI), body: `{"resource_access_token_creation_allowed":false}`})
+	if off.Status != 200 {
+		t.Fatalf("PUT resource_access_token_creation_allowed=false = %d %s", off.Status, off.Body)
+	}
+	_, resp, err = oc.ProjectAccessTokens.CreateProjectAccessToken(app.ID, &gitlab.CreateProjectAccessTokenOptions{Name: gitlab.Ptr("new"), Scopes: &[]string{"api"}})
+	wantStatus(t, resp, err, 400)
+	_, resp, err = oc.GroupAccessTokens.CreateGroupAccessToken(sub.ID, &gitlab.CreateGroupAccessTokenOptions{Name: gitlab.Ptr("new"), Scopes: &[]string{"api"}})
+	wantStatus(t, resp, err, 400)
+	if _, _, err := newClient(t, srv, keep.Token).Projects.GetProject(app.ID, nil); err != nil {
+		t.Errorf("existing project token after the setting went off: %v", err)
+	}
 }

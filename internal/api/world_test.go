@@ -41,6 +41,11 @@ type world struct {
 	ptok, gtok map[string]int64
 	// ptokSecret holds the plaintext of the project access tokens.
 	ptokSecret map[string]string
+	// gsa and gsaToken are a service account of each top-level target group and the ID
+	// of its api token ("deep", a subgroup, has none of its own and names the private
+	// group's); isa is an instance service account.
+	gsa, gsaToken map[string]int64
+	isa           int64
 }
 
 var worldTargets = []string{"private", "internal", "public", "deep"}
@@ -52,6 +57,7 @@ func newWorld(t *testing.T, srv *keygatetest.Server) *world {
 		srv: srv, u: map[string]keygate.User{}, tok: map[string]string{},
 		g: map[string]keygate.Group{}, p: map[string]keygate.Project{},
 		ptok: map[string]int64{}, gtok: map[string]int64{}, ptokSecret: map[string]string{},
+		gsa: map[string]int64{}, gsaToken: map[string]int64{},
 	}
 	for _, name := range []string{"olga", "mia", "dev", "gus", "mem", "sub", "sam", "ext", "bob"} {
 		w.u[name] = srv.User(t, name, false)
@@ -91,6 +97,12 @@ func newWorld(t *testing.T, srv *keygatetest.Server) *world {
 		w.gtok[tg] = id
 	}
 	_, w.tok["otherbot"] = w.resourceToken(t, authz.KindProject, w.p["other"].ID, "otherbot", keygate.Maintainer)
+
+	for _, tg := range []string{"private", "internal", "public"} {
+		w.gsa[tg], w.gsaToken[tg] = w.serviceAccount(t, w.g[tg].ID)
+	}
+	w.gsa["deep"], w.gsaToken["deep"] = w.gsa["private"], w.gsaToken["private"]
+	w.isa, _ = w.serviceAccount(t, 0)
 
 	dev := w.u["dev"].ID
 	w.tok["write_repository_dev"] = srv.Token(t, dev, "wr", keygate.ScopeWriteRepository)
@@ -198,6 +210,22 @@ func (w *world) resourceToken(t *testing.T, kind authz.ResourceKind, id int64, n
 		t.Fatalf("CreateResourceToken(%s): %v", name, err)
 	}
 	return rt.Token.ID, rt.Secret.Reveal()
+}
+
+// serviceAccount creates a service account of group gid (0: an instance one) with an
+// api token, returning both IDs.
+func (w *world) serviceAccount(t *testing.T, gid int64) (int64, int64) {
+	t.Helper()
+	ctx := context.Background()
+	u, err := w.srv.Service.CreateServiceAccount(ctx, authz.SystemSubject(), gid, service.ServiceAccountInput{})
+	if err != nil {
+		t.Fatalf("CreateServiceAccount(%d): %v", gid, err)
+	}
+	iss, err := w.srv.Service.CreatePersonalToken(ctx, authz.SystemSubject(), u.ID, serviceInput("sa", false, nil))
+	if err != nil {
+		t.Fatalf("service account token: %v", err)
+	}
+	return u.ID, iss.Token.ID
 }
 
 // setImpersonation turns the instance's impersonation_enabled setting on or off.

@@ -31,6 +31,8 @@ type Rule struct {
 	Anonymous bool
 	// Admin demands an administrator (admin mode permitting).
 	Admin bool
+	// JobToken lets CI/CD job tokens in (spec §7.2); other routes do not recognise them.
+	JobToken bool
 }
 
 // Subject is the authenticated caller. A zero Subject is anonymous.
@@ -43,6 +45,10 @@ type Subject struct {
 	// System marks Keygate itself acting (the admin CLI, bootstrap): an administrator
 	// with no token.
 	System bool
+	// JobProjectID is set when a CI/CD job token authenticated: the subject is the job's
+	// user, limited to the routes that accept job tokens and to projects that allow the
+	// job's project.
+	JobProjectID int64
 }
 
 // SystemSubject is the subject of operator commands run on the server's own data.
@@ -55,6 +61,9 @@ func (s Subject) Authenticated() bool { return s.System || s.User.ID != 0 }
 func (s Subject) Admin() bool {
 	if s.System {
 		return true
+	}
+	if s.JobProjectID != 0 {
+		return false // a job acts with its user's project permissions, never as an admin
 	}
 	if !s.User.Admin || s.User.State != keygate.UserActive {
 		return false
@@ -114,6 +123,9 @@ func Decide(s Subject, r Rule, method string) Decision {
 			return allow()
 		}
 		return Decision{Status: 401, Code: keygate.CodeUnauthenticated, Reasons: []string{"no valid credentials were presented"}}
+	}
+	if s.JobProjectID != 0 && !r.JobToken {
+		return Decision{Status: 401, Code: keygate.CodeUnauthenticated, Reasons: []string{"the route does not accept CI/CD job tokens"}}
 	}
 	if s.Token != nil && !ScopeAllows(r, method, s.Token.Scopes) {
 		return Decision{

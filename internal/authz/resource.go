@@ -30,8 +30,13 @@ const (
 	ActCreateSubgroup   Action = "create_subgroup"
 	ActCreateProject    Action = "create_project"
 	ActChangeVisibility Action = "change_visibility_level"
+	ActRunJob           Action = "create_build"
+	ActAdminJobScope    Action = "admin_project"
 	ActReadServiceAcc   Action = "read_service_accounts"
 	ActAdminServiceAc   Action = "admin_service_accounts"
+	// ActReadCode is GitLab's read_code/download_code: Reporter on a private project,
+	// any reader of a public or internal one (CanReadCode).
+	ActReadCode Action = "read_code"
 )
 
 // roles holds GitLab's least role per action (project_policy.rb, group_policy.rb).
@@ -41,6 +46,8 @@ var roles = map[ResourceKind]map[Action]keygate.AccessLevel{
 		ActUpdate: keygate.Maintainer, ActManageMembers: keygate.Maintainer,
 		ActReadTokens: keygate.Maintainer, ActManageTokens: keygate.Maintainer,
 		ActDelete: keygate.Owner, ActChangeVisibility: keygate.Owner,
+		ActRunJob: keygate.Developer, ActAdminJobScope: keygate.Maintainer,
+		ActReadCode: keygate.Reporter,
 	},
 	KindGroup: {
 		ActRead: keygate.Guest, ActReadMembers: keygate.Guest,
@@ -113,6 +120,9 @@ func DecideResource(s Subject, r Resource, a Action) Decision {
 			return Decision{Status: 403, Code: keygate.CodeForbidden, Reasons: []string{"the members of a private group are visible to its members only"}}
 		}
 		return allow()
+	}
+	if a == ActReadCode && CanReadCode(s, r) {
+		return allow() // public and internal code needs no role
 	}
 	need, ok := RequiredLevel(r.Kind, a)
 	if !ok || a == ActRead {

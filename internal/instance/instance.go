@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/keygate/keygate/internal/clock"
+	"github.com/keygate/keygate/internal/repo"
 	"github.com/keygate/keygate/internal/secret"
 	"github.com/keygate/keygate/internal/service"
 	"github.com/keygate/keygate/internal/store"
@@ -37,6 +38,9 @@ type Config struct {
 	PasswordIterations int
 	// Ban configures failed-authentication throttling; nil is the default.
 	Ban *service.BanConfig
+	// RepositoriesDir holds the projects' Git repositories (default
+	// <DataDir>/repositories); all nodes of a cluster share it.
+	RepositoriesDir string
 }
 
 // Instance is an opened Keygate instance.
@@ -44,6 +48,8 @@ type Instance struct {
 	Store   store.Store
 	Service *service.Service
 	Config  Config
+	// Repositories are the projects' Git repositories, served by the Git smart-HTTP bridge.
+	Repositories *repo.Disk
 }
 
 // Names of files in the data dir.
@@ -51,6 +57,7 @@ const (
 	DatabaseFile        = "keygate.db"
 	SecretFileName      = "secret"
 	RootPasswordFile    = "initial_root_password"
+	RepositoriesDirName = "repositories"
 	DefaultDataDir      = "./keygate-data"
 	DefaultAddr         = "127.0.0.1:8080"
 	defaultExternalHost = "http://127.0.0.1:8080"
@@ -77,6 +84,9 @@ func Open(ctx context.Context, cfg Config) (*Instance, error) {
 	if cfg.Notices == nil {
 		cfg.Notices = func(string, ...any) {}
 	}
+	if cfg.RepositoriesDir == "" {
+		cfg.RepositoriesDir = filepath.Join(cfg.DataDir, RepositoriesDirName)
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
@@ -88,6 +98,10 @@ func Open(ctx context.Context, cfg Config) (*Instance, error) {
 	if err != nil {
 		return nil, err
 	}
+	repos, err := repo.New(cfg.RepositoriesDir, "")
+	if err != nil {
+		return nil, err
+	}
 	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -95,6 +109,7 @@ func Open(ctx context.Context, cfg Config) (*Instance, error) {
 	svc, err := service.New(service.Config{
 		Store: st, Clock: cfg.Clock, Digester: dig, Logger: cfg.Logger,
 		ExternalURL: cfg.ExternalURL, PasswordIterations: cfg.PasswordIterations, Ban: cfg.Ban,
+		Repositories: repos,
 	})
 	if err != nil {
 		st.Close()
@@ -113,7 +128,11 @@ func Open(ctx context.Context, cfg Config) (*Instance, error) {
 		}
 		cfg.Notices("Created user root (administrator); its password is in %s", path)
 	}
-	return &Instance{Store: st, Service: svc, Config: cfg}, nil
+	if err := svc.EnsureRepositories(ctx); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("repositories: %w", err)
+	}
+	return &Instance{Store: st, Service: svc, Config: cfg, Repositories: repos}, nil
 }
 
 // Close flushes the service and closes the store.

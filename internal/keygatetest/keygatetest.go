@@ -77,7 +77,7 @@ func NewServerWith(t testing.TB, o Options) *Server {
 	s.Inst, s.Service = in, in.Service
 	runCtx, stop := context.WithCancel(ctx)
 	in.Service.Start(runCtx)
-	srv := server.New(server.Config{Service: in.Service, Logger: log, ExternalURL: "http://keygate.test", Revision: "test"})
+	srv := server.New(server.Config{Service: in.Service, Logger: log, ExternalURL: "http://keygate.test", Revision: "test", Repositories: in.Repositories})
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() {
 		hs.Close()

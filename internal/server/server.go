@@ -18,6 +18,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/keygate/keygate/internal/api"
+	"github.com/keygate/keygate/internal/githttp"
+	"github.com/keygate/keygate/internal/repo"
 	"github.com/keygate/keygate/internal/service"
 )
 
@@ -27,6 +29,10 @@ type Config struct {
 	Logger      *slog.Logger
 	ExternalURL string
 	Revision    string
+	// Repositories enables Git over HTTP on them; nil serves no Git.
+	Repositories *repo.Disk
+	// GitJobTokens authenticates CI/CD job tokens over Git; nil recognises none.
+	GitJobTokens githttp.JobTokens
 }
 
 // Server is Keygate's HTTP server.
@@ -63,7 +69,14 @@ func New(cfg Config) *Server {
 		w.WriteHeader(http.StatusNotFound)
 		_, _ = w.Write([]byte(`{"error":"404 Not Found"}` + "\n"))
 	})
-	s.handler = s.middleware(mux)
+	var root http.Handler = mux
+	if cfg.Repositories != nil {
+		root = withGit(githttp.New(githttp.Config{
+			Service: cfg.Service, Repositories: cfg.Repositories, Logger: cfg.Logger,
+			ExternalURL: cfg.ExternalURL, JobTokens: cfg.GitJobTokens,
+		}), mux)
+	}
+	s.handler = s.middleware(root)
 	return s
 }
 

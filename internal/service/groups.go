@@ -118,6 +118,7 @@ func validName(name string) error {
 
 // UpdateGroup changes a group's fields; the caller has passed the route's Owner check.
 func (s *Service) UpdateGroup(ctx context.Context, sub authz.Subject, g keygate.Group, in NamespaceInput) (keygate.Group, error) {
+	before, moves := g, s.repoMoves()
 	if in.Name != nil {
 		g.Name = strings.TrimSpace(*in.Name)
 		if err := validName(g.Name); err != nil {
@@ -150,9 +151,12 @@ func (s *Service) UpdateGroup(ctx context.Context, sub authz.Subject, g keygate.
 			return err
 		}
 		var err error
-		g, err = tx.Namespace(ctx, g.ID)
-		return err
+		if g, err = tx.Namespace(ctx, g.ID); err != nil {
+			return err
+		}
+		return moves.namespace(ctx, before.FullPath, g.FullPath)
 	})
+	moves.settle(ctx, err)
 	s.cache.invalidate()
 	if err != nil {
 		return g, internal("update group", err)
@@ -201,6 +205,7 @@ func (s *Service) DeleteGroup(ctx context.Context, g keygate.Group) error {
 	if err != nil {
 		return internal("delete group", err)
 	}
+	s.removeNamespaceRepositories(ctx, g)
 	return nil
 }
 

@@ -115,6 +115,9 @@ func (s *Service) CreateProject(ctx context.Context, sub authz.Subject, in Names
 	if err != nil {
 		return p, internal("create project", err)
 	}
+	if err := s.createRepository(ctx, p); err != nil {
+		return p, err
+	}
 	return p, nil
 }
 
@@ -163,6 +166,7 @@ func (s *Service) personalNamespace(ctx context.Context, u keygate.User) (keygat
 // UpdateProject changes a project's fields. The route checked Maintainer; changing the
 // visibility needs Owner (change_visibility_level).
 func (s *Service) UpdateProject(ctx context.Context, sub authz.Subject, p keygate.Project, res authz.Resource, in NamespaceInput) (keygate.Project, error) {
+	before, moves := p, s.repoMoves()
 	if in.Name != nil {
 		p.Name = strings.TrimSpace(*in.Name)
 		if err := validName(p.Name); err != nil {
@@ -199,9 +203,12 @@ func (s *Service) UpdateProject(ctx context.Context, sub authz.Subject, p keygat
 			return err
 		}
 		var err error
-		p, err = tx.Project(ctx, p.ID)
-		return err
+		if p, err = tx.Project(ctx, p.ID); err != nil {
+			return err
+		}
+		return moves.project(ctx, before, p)
 	})
+	moves.settle(ctx, err)
 	s.cache.invalidate()
 	if err != nil {
 		return p, internal("update project", err)
@@ -209,13 +216,14 @@ func (s *Service) UpdateProject(ctx context.Context, sub authz.Subject, p keygat
 	return p, nil
 }
 
-// DeleteProject removes a project and its memberships (and, later, its repository).
+// DeleteProject removes a project, its memberships and its repository.
 func (s *Service) DeleteProject(ctx context.Context, p keygate.Project) error {
 	err := s.store.InTx(ctx, func(tx store.Tx) error { return tx.DeleteProject(ctx, p.ID) })
 	s.cache.invalidate()
 	if err != nil {
 		return internal("delete project", err)
 	}
+	s.removeRepository(ctx, p)
 	return nil
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/internal/clock"
+	"github.com/keygate/keygate/internal/repo"
 	"github.com/keygate/keygate/internal/secret"
 	"github.com/keygate/keygate/internal/store"
 )
@@ -30,6 +31,8 @@ type Config struct {
 	Ban *BanConfig
 	// PasswordIterations is the PBKDF2 cost; 0 means the production default. Tests lower it.
 	PasswordIterations int
+	// Repositories keeps the projects' Git repositories; nil means projects have none.
+	Repositories repo.Store
 }
 
 // Service is the use-case layer. Create it with New, Start its background work, Close it.
@@ -43,6 +46,7 @@ type Service struct {
 	pwIters     int
 	externalURL string
 	throttle    *throttle
+	repos       repo.Store
 }
 
 // New builds a Service.
@@ -77,6 +81,7 @@ func New(cfg Config) (*Service, error) {
 		ban = *cfg.Ban
 	}
 	s.throttle = newThrottle(ban, cfg.Clock)
+	s.repos = cfg.Repositories
 	return s, nil
 }
 

@@ -157,6 +157,7 @@ func (s *Service) UpdateUser(ctx context.Context, actor authz.Subject, id int64,
 		return keygate.User{}, forbidden("")
 	}
 	var u keygate.User
+	moves := s.repoMoves()
 	err := s.store.InTx(ctx, func(tx store.Tx) error {
 		var err error
 		if u, err = tx.User(ctx, id); err != nil {
@@ -187,8 +188,12 @@ func (s *Service) UpdateUser(ctx context.Context, actor authz.Subject, id int64,
 			return err
 		}
 		n.Path, n.Name = u.Username, u.Name
-		return tx.UpdateNamespace(ctx, n)
+		if err := tx.UpdateNamespace(ctx, n); err != nil {
+			return err
+		}
+		return moves.namespace(ctx, oldUsername, u.Username) // its projects' repositories follow
 	})
+	moves.settle(ctx, err)
 	if err != nil {
 		return keygate.User{}, userWriteError("update user", err)
 	}

@@ -2,10 +2,12 @@ package service
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
 
+	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/internal/store"
 )
 
@@ -17,9 +19,10 @@ type useRecorder struct {
 	store store.Store
 	log   *slog.Logger
 
-	mu      sync.Mutex
-	pending []store.Use
-	seen    map[int64]useMark
+	mu       sync.Mutex
+	pending  []store.Use
+	seen     map[int64]useMark
+	jobAuths map[[2]int64]keygate.JobTokenAuth // (target, source) → pending log line
 
 	wake    chan struct{}
 	stop    chan struct{}
@@ -76,6 +79,26 @@ func (r *useRecorder) record(tokenID int64, at time.Time, ip string) {
 	r.mu.Unlock()
 }
 
+// recordJobAuth queues one cross-project job-token use for the authentication log.
+func (r *useRecorder) recordJobAuth(e keygate.JobTokenAuth) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.jobAuths == nil {
+		r.jobAuths = map[[2]int64]keygate.JobTokenAuth{}
+	}
+	k := [2]int64{e.ProjectID, e.SourceProjectID}
+	cur, ok := r.jobAuths[k]
+	if !ok && len(r.jobAuths) >= maxPending {
+		return
+	}
+	cur.ProjectID, cur.SourceProjectID = e.ProjectID, e.SourceProjectID
+	cur.Count += e.Count
+	if e.LastAt.After(cur.LastAt) {
+		cur.LastAt = e.LastAt
+	}
+	r.jobAuths[k] = cur
+}
+
 func (r *useRecorder) start(ctx context.Context) {
 	r.mu.Lock()
 	if r.started {
@@ -107,11 +130,20 @@ func (r *useRecorder) flush(ctx context.Context) error {
 	r.mu.Lock()
 	batch := r.pending
 	r.pending = nil
-	r.mu.Unlock()
-	if len(batch) == 0 {
-		return nil
+	auths := make([]keygate.JobTokenAuth, 0, len(r.jobAuths))
+	for _, e := range r.jobAuths {
+		auths = append(auths, e)
 	}
-	return r.store.RecordUses(ctx, batch)
+	r.jobAuths = nil
+	r.mu.Unlock()
+	var err error
+	if len(batch) > 0 {
+		err = r.store.RecordUses(ctx, batch)
+	}
+	if len(auths) > 0 {
+		err = errors.Join(err, r.store.RecordJobTokenAuths(ctx, auths))
+	}
+	return err
 }
 
 func (r *useRecorder) close(ctx context.Context) error {

@@ -34,6 +34,10 @@ type Store interface {
 	// the stored value is absent or older than At minus LastUsedInterval, and records IP
 	// among the token's five most recent addresses. It runs outside request paths.
 	RecordUses(ctx context.Context, uses []Use) error
+	// RecordJobTokenAuths upserts lines of job-token authentication logs outside request
+	// paths, in one transaction: Count is added, LastAt kept as the latest. Lines naming
+	// a project that no longer exists are skipped. It does not move the Marker.
+	RecordJobTokenAuths(ctx context.Context, entries []keygate.JobTokenAuth) error
 	// Ping reports whether the database answers.
 	Ping(ctx context.Context) error
 	// Close releases the database.
@@ -85,6 +89,25 @@ type Reader interface {
 	// indexed query; NoAccess when there is none. Memberships expire at 00:00 UTC of
 	// expires_at, judged at now.
 	MaxAccess(ctx context.Context, userID, projectID int64, namespaceIDs []int64, now time.Time) (keygate.AccessLevel, error)
+
+	// Job returns a CI job. Its Timeout is whole seconds (CreateJob rounds down).
+	Job(ctx context.Context, id int64) (keygate.Job, error)
+	// JobByDigest is the job-token verification lookup (one indexed query).
+	JobByDigest(ctx context.Context, digest []byte) (keygate.Job, error)
+	// JobTokenScope returns a project's job-token settings; a project that never saved
+	// any has InboundEnabled true and PushAllowed false (GitLab's defaults). ErrNotFound
+	// if there is no such project.
+	JobTokenScope(ctx context.Context, projectID int64) (keygate.JobTokenScope, error)
+	// AllowedProjects lists the projects whose job tokens may reach projectID (its inbound
+	// allowlist), in the order added (ties by ID); empty, not ErrNotFound, for a project
+	// that does not exist.
+	AllowedProjects(ctx context.Context, projectID int64) ([]int64, error)
+	// AllowedGroups lists the groups whose projects' job tokens may reach projectID, in
+	// the order added (ties by ID); empty for a project that does not exist.
+	AllowedGroups(ctx context.Context, projectID int64) ([]int64, error)
+	// JobTokenAuthLog lists which other projects' job tokens reached projectID, most
+	// recent first (ties by source project ID); empty for a project that does not exist.
+	JobTokenAuthLog(ctx context.Context, projectID int64) ([]keygate.JobTokenAuth, error)
 }
 
 // Tx is a transaction's view: the reads plus the writes.
@@ -136,6 +159,30 @@ type Tx interface {
 	UpdateMember(ctx context.Context, m keygate.Member) error
 	// RemoveMember deletes a direct membership (ErrNotFound if none). It moves the Marker.
 	RemoveMember(ctx context.Context, src keygate.SourceType, srcID, userID int64) error
+
+	// CreateJob inserts j and sets j.ID; a digest already stored is ErrConflict, a
+	// missing project or user ErrNotFound. The timeout is stored in whole seconds,
+	// rounded down; an empty digest or a negative timeout is an error.
+	CreateJob(ctx context.Context, j *keygate.Job) error
+	// FinishJob sets a running job's final status (success, failed or canceled; any other
+	// is an error) and finish time (ErrNotFound if no such job; a job already finished is
+	// left as it is and reports false). When it reports true it moves the Marker: the
+	// job's token dies with it.
+	FinishJob(ctx context.Context, id int64, status keygate.JobStatus, at time.Time) (bool, error)
+	// PutJobTokenScope stores a project's job-token settings (ErrNotFound if no such
+	// project). It moves the Marker.
+	PutJobTokenScope(ctx context.Context, s keygate.JobTokenScope) error
+	// AllowProject adds allowed to projectID's inbound allowlist (ErrConflict if there;
+	// ErrNotFound if either project does not exist).
+	AllowProject(ctx context.Context, projectID, allowed int64) error
+	// DisallowProject removes it (ErrNotFound if absent). It moves the Marker.
+	DisallowProject(ctx context.Context, projectID, allowed int64) error
+	// AllowGroup adds a group to projectID's inbound allowlist (ErrConflict if there;
+	// ErrNotFound if the project does not exist or groupID is no group: a personal
+	// namespace counts as none).
+	AllowGroup(ctx context.Context, projectID, groupID int64) error
+	// DisallowGroup removes it (ErrNotFound if absent). It moves the Marker.
+	DisallowGroup(ctx context.Context, projectID, groupID int64) error
 }
 
 // Use is one authenticated use of a token, batched by the service.

@@ -24,8 +24,8 @@
 // Transactions: every write runs in DB.InTx on the backend's write pool. A transaction
 // whose writes can take access away (UpdateUser, DeleteUser, an effective RevokeToken or
 // RevokeDescendants, PutSettings, updating or deleting a namespace or project, changing
-// or removing a membership) increments the single revision row just before commit,
-// once per transaction; taking that row lock last keeps lock order "data rows, then
-// revision" for every writer, which avoids deadlocks between concurrent writers on
-// PostgreSQL.
+// or removing a membership, an effective FinishJob, PutJobTokenScope, removing a
+// job-token allowlist entry) increments the single revision row just before commit, once
+// per transaction; taking that row lock last keeps lock order "data rows, then revision"
+// for every writer, which avoids deadlocks between concurrent writers on PostgreSQL.
 package sqlstore

@@ -36,6 +36,9 @@ type reader struct {
 	project, projectByPath            lookup
 	countChildren                     lookup
 	member, maxAccess                 lookup
+	job, jobByDigest, jobTokenScope   lookup
+	allowedProjects, allowedGroups    lookup
+	jobTokenAuthLog                   lookup
 }
 
 // lookup is one fixed query, with its prepared statement when the pool has one.
@@ -85,13 +88,27 @@ func newReader(q querier, d Dialect) reader {
 		member: l("SELECT " + memberColumns + " FROM members m" +
 			" WHERE m.source_type = ? AND m.source_id = ? AND m.user_id = ?"),
 		maxAccess: l(maxAccessQuery(maxAccessSlots)),
+
+		job:         l("SELECT " + jobColumns + " FROM jobs WHERE id = ?"),
+		jobByDigest: l("SELECT " + jobColumns + " FROM jobs WHERE token_digest = ?"),
+		// From the project, so that a project without settings (NULLs) and a missing
+		// project (no row) are told apart in one query.
+		jobTokenScope: l(`SELECT s.inbound_enabled, s.push_allowed FROM projects p
+			LEFT JOIN job_token_scopes s ON s.project_id = p.id WHERE p.id = ?`),
+		allowedProjects: l(`SELECT allowed_project_id FROM job_token_project_allowlist
+			WHERE project_id = ? ORDER BY created_at, allowed_project_id`),
+		allowedGroups: l(`SELECT allowed_group_id FROM job_token_group_allowlist
+			WHERE project_id = ? ORDER BY created_at, allowed_group_id`),
+		jobTokenAuthLog: l(`SELECT ` + jobTokenAuthColumns + ` FROM job_token_auth_log
+			WHERE project_id = ? ORDER BY last_at DESC, source_project_id`),
 	}
 }
 
 func (r *reader) lookups() []*lookup {
 	return []*lookup{&r.user, &r.userByUsername, &r.userByEmail, &r.token, &r.tokenByDigest,
 		&r.tokenIPs, &r.settings, &r.namespace, &r.namespaceByPath, &r.project,
-		&r.projectByPath, &r.countChildren, &r.member, &r.maxAccess}
+		&r.projectByPath, &r.countChildren, &r.member, &r.maxAccess, &r.job, &r.jobByDigest,
+		&r.jobTokenScope, &r.allowedProjects, &r.allowedGroups, &r.jobTokenAuthLog}
 }
 
 // prepare prepares every lookup on db.

@@ -79,6 +79,18 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ProjectsPagination", testProjectsPagination},
 		{"MembershipNeedsNow", testMembershipNeedsNow},
 		{"ResourceMarker", testResourceMarker},
+		{"JobRoundTrip", testJobRoundTrip},
+		{"JobNotFound", testJobNotFound},
+		{"JobConflicts", testJobConflicts},
+		{"FinishJob", testFinishJob},
+		{"ConcurrentFinish", testConcurrentFinish},
+		{"JobTokenScope", testJobTokenScope},
+		{"AllowedProjects", testAllowedProjects},
+		{"AllowedGroups", testAllowedGroups},
+		{"JobCascade", testJobCascade},
+		{"JobTokenAuthLog", testJobTokenAuthLog},
+		{"RecordJobTokenAuthsConcurrent", testRecordJobTokenAuthsConcurrent},
+		{"JobMarker", testJobMarker},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
