@@ -224,6 +224,19 @@ func checkImpersonationTokens(t *testing.T, srv *keygatetest.Server) {
 	if err == nil {
 		t.Errorf("non-admin GetAllImpersonationTokens succeeded")
 	}
+	// lib/api/users.rb registers read_user for GET and HEAD class-wide
+	// (allow_access_with_scope :read_user, if: request.get? || request.head?), so an
+	// administrator's read_user token may list and read impersonation tokens.
+	readUserRoot := newClient(t, srv, srv.Token(t, 1, "ru", keygate.ScopeReadUser))
+	_, resp, err = readUserRoot.Users.CreateImpersonationToken(alice.ID, &gitlab.CreateImpersonationTokenOptions{Name: gitlab.Ptr("x"), Scopes: &[]string{"api"}})
+	wantStatus(t, resp, err, 403) // not for writes
+	// lib/api/users.rb registers read_user for GET/HEAD on the impersonation routes.
+	if _, _, err := readUserRoot.Users.GetAllImpersonationTokens(alice.ID, nil); err != nil {
+		t.Errorf("admin read_user GetAllImpersonationTokens: %v", err)
+	}
+	if _, _, err := readUserRoot.Users.GetImpersonationToken(alice.ID, imp.ID); err != nil {
+		t.Errorf("admin read_user GetImpersonationToken: %v", err)
+	}
 
 	// Turning impersonation off refuses the token (401 invalid_token); on again, it works.
 	setImpersonation(t, srv, false)

@@ -70,6 +70,35 @@ type Route struct {
 	// permission check on members, 401 or 400 rather than 403 on access tokens). can_i
 	// and the docs still report Action.
 	deferred bool
+	// refusal is the status the service gives instead of 403 when the role is missing
+	// (GitLab answers 401 or 400 on access-token routes); can_i reports it.
+	refusal int
+	// pre runs after authentication and the scope check, before the resource is looked
+	// up (GitLab refuses the wrong kind of token with 405 before finding the project).
+	pre func(c *call) error
+	// own: the route acts on the caller's own project or group access token; can_i
+	// reports what the service answers other tokens (405, or 401 for another
+	// resource's bot).
+	own bool
+}
+
+// refuses records the status a deferred route answers without the role.
+func (rt Route) refuses(status int) Route {
+	rt.refusal = status
+	return rt
+}
+
+// selfToken marks a route on the caller's own resource token.
+func (rt Route) selfToken() Route {
+	rt.pre, rt.own = requireResourceBot, true
+	return rt
+}
+
+// ownToken marks a route on the caller's own resource token that checks the token's
+// kind after finding the resource.
+func (rt Route) ownToken() Route {
+	rt.own = true
+	return rt
 }
 
 // later marks the route's Action as enforced by the service.
@@ -146,9 +175,9 @@ func (a *API) Routes() []Route {
 		Route{Method: "DELETE", Pattern: "/projects/{id}", Rule: plain, Summary: "Delete a project (Owner)", handler: a.deleteProject}.on(proj, authz.ActDelete),
 		{Method: "GET", Pattern: "/users/{user_id}/projects", Rule: public, Summary: "List a user's personal projects", handler: a.listUserProjects},
 
-		route("GET", "/users/{user_id}/impersonation_tokens", admin, "List a user's impersonation tokens (admin)", a.listImpersonationTokens),
+		route("GET", "/users/{user_id}/impersonation_tokens", adminRead, "List a user's impersonation tokens (admin)", a.listImpersonationTokens),
 		route("POST", "/users/{user_id}/impersonation_tokens", admin, "Create an impersonation token (admin)", a.createImpersonationToken),
-		route("GET", "/users/{user_id}/impersonation_tokens/{impersonation_token_id}", admin, "Get an impersonation token (admin)", a.getImpersonationToken),
+		route("GET", "/users/{user_id}/impersonation_tokens/{impersonation_token_id}", adminRead, "Get an impersonation token (admin)", a.getImpersonationToken),
 		route("DELETE", "/users/{user_id}/impersonation_tokens/{impersonation_token_id}", admin, "Revoke an impersonation token (admin)", a.revokeImpersonationToken),
 
 		route("GET", "/service_accounts", admin, "List service accounts (admin)", a.listServiceAccounts),
@@ -196,13 +225,13 @@ func (a *API) Routes() []Route {
 
 			// Resource access tokens: the service judges the role (GitLab answers 401, not
 			// 403, to a reader without it; creation failures are 400 with its message).
-			Route{Method: "GET", Pattern: k.base + "/access_tokens", Rule: plain, Summary: "List access tokens", handler: a.listResourceTokens}.on(k.kind, authz.ActReadTokens).later(),
-			Route{Method: "POST", Pattern: k.base + "/access_tokens", Rule: plain, Summary: "Create an access token (and its bot user)", handler: a.createResourceToken}.on(k.kind, authz.ActManageTokens).later(),
-			Route{Method: "GET", Pattern: k.base + "/access_tokens/{token_id}", Rule: plain, Summary: "Get an access token", handler: a.getResourceToken}.on(k.kind, authz.ActReadTokens).later(),
-			Route{Method: "POST", Pattern: k.base + "/access_tokens/{token_id}/rotate", Rule: plain, Summary: "Rotate an access token", handler: a.rotateResourceToken}.on(k.kind, authz.ActManageTokens).later(),
-			Route{Method: "POST", Pattern: k.base + "/access_tokens/self/rotate", Rule: authz.Rule{Grants: selfRot}, Summary: "Rotate the access token used for this request", handler: a.rotateResourceTokenSelf}.on(k.kind, authz.ActRead),
-			Route{Method: "DELETE", Pattern: k.base + "/access_tokens/{token_id}", Rule: plain, Summary: "Revoke an access token", handler: a.revokeResourceToken}.on(k.kind, authz.ActManageTokens).later(),
-			Route{Method: "DELETE", Pattern: k.base + "/access_tokens/self", Rule: anyScope, Summary: "Revoke the access token used for this request (Keygate extension)", handler: a.revokeResourceTokenSelf}.on(k.kind, authz.ActRead),
+			Route{Method: "GET", Pattern: k.base + "/access_tokens", Rule: plain, Summary: "List access tokens", handler: a.listResourceTokens}.on(k.kind, authz.ActReadTokens).later().refuses(401),
+			Route{Method: "POST", Pattern: k.base + "/access_tokens", Rule: plain, Summary: "Create an access token (and its bot user)", handler: a.createResourceToken}.on(k.kind, authz.ActManageTokens).later().refuses(400),
+			Route{Method: "GET", Pattern: k.base + "/access_tokens/{token_id}", Rule: plain, Summary: "Get an access token", handler: a.getResourceToken}.on(k.kind, authz.ActReadTokens).later().refuses(401),
+			Route{Method: "POST", Pattern: k.base + "/access_tokens/{token_id}/rotate", Rule: plain, Summary: "Rotate an access token", handler: a.rotateResourceToken}.on(k.kind, authz.ActManageTokens).later().refuses(401),
+			Route{Method: "POST", Pattern: k.base + "/access_tokens/self/rotate", Rule: authz.Rule{Grants: selfRot}, Summary: "Rotate the access token used for this request", handler: a.rotateResourceTokenSelf}.on(k.kind, authz.ActRead).selfToken(),
+			Route{Method: "DELETE", Pattern: k.base + "/access_tokens/{token_id}", Rule: plain, Summary: "Revoke an access token", handler: a.revokeResourceToken}.on(k.kind, authz.ActManageTokens).later().refuses(400),
+			Route{Method: "DELETE", Pattern: k.base + "/access_tokens/self", Rule: anyScope, Summary: "Revoke the access token used for this request (Keygate extension)", handler: a.revokeResourceTokenSelf}.on(k.kind, authz.ActRead).ownToken(),
 		)
 	}
 	routes = append(routes, a.repositoryRoutes()...)

@@ -90,6 +90,12 @@ func (a *API) wrap(rt Route) http.Handler {
 			a.writeError(w, r, denial(d))
 			return
 		}
+		if rt.pre != nil {
+			if err := rt.pre(c); err != nil {
+				a.writeError(w, r, err)
+				return
+			}
+		}
 		if rt.Kind != authz.KindNone {
 			if err := a.resolve(r, c, rt); err != nil {
 				a.writeError(w, r, err)
@@ -261,6 +267,15 @@ func (a *API) resolve(r *http.Request, c *call, rt Route) error {
 	if c.job != nil && rt.Kind == authz.KindProject {
 		// A job of another project reaches this one only through its allowlist.
 		return a.svc.JobReach(ctx, *c.job, c.project)
+	}
+	return nil
+}
+
+// requireResourceBot: the self routes of project and group tokens take only such a token;
+// anything else is 405 (GitLab's not_allowed!, before the resource is looked up).
+func requireResourceBot(c *call) error {
+	if c.principal == nil || c.principal.User.Type != keygate.UserProjectBot || c.principal.Token.Impersonation {
+		return message(405, "405 Method Not Allowed")
 	}
 	return nil
 }

@@ -107,8 +107,28 @@ func (a *API) canI(w http.ResponseWriter, r *http.Request, c *call) error {
 		out.RequiredRole = &roleJSON{AccessLevel: int(lvl), Name: lvl.String()}
 	}
 	d := authz.Decide(c.subject, rt.Rule, method)
+	if d.Allowed && rt.pre != nil {
+		if err := rt.pre(c); err != nil {
+			e := toAPIError(err)
+			d = authz.Decision{Status: e.status, Reasons: []string{"this route takes the project or group access token of the resource itself"}}
+		}
+	}
 	if d.Allowed && rt.Kind != authz.KindNone {
 		d = a.decideOn(r, c.subject, rt, vals["id"])
+		if d.Allowed && rt.own {
+			if err := requireResourceBot(c); err != nil {
+				d = authz.Decision{Status: 405, Reasons: []string{"this route takes the project or group access token of the resource itself"}}
+			}
+		}
+		if d.Allowed && rt.own && c.principal != nil {
+			// A resource token reaches only its own project or group here.
+			if id, ok := a.resourceID(r, rt, vals["id"]); ok && (c.principal.User.BotSourceID != id || !sameKind(c.principal.User.BotSourceType, rt.Kind)) {
+				d = authz.Decision{Status: 401, Reasons: []string{"the token belongs to another project or group"}}
+			}
+		}
+	}
+	if !d.Allowed && d.Status == 403 && d.Code != keygate.CodeInsufficientScope && rt.refusal != 0 {
+		d.Status = rt.refusal // the service's answer on these routes (GitLab's)
 	}
 	if d.Allowed && rt.Kind != authz.KindNone && c.subject.User.Bot() && (rt.Action == authz.ActManageTokens) && !c.subject.Admin() {
 		d = authz.Decision{Status: 400, Code: keygate.CodeInvalid, Reasons: []string{"project and group access tokens cannot create or manage access tokens"}}
@@ -156,4 +176,21 @@ func containsStr(ss []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// resourceID resolves a route's {id} to the resource's numeric ID.
+func (a *API) resourceID(r *http.Request, rt Route, ref string) (int64, bool) {
+	switch rt.Kind {
+	case authz.KindProject:
+		p, err := a.svc.Project(r.Context(), ref)
+		return p.ID, err == nil
+	case authz.KindGroup:
+		g, err := a.svc.Group(r.Context(), ref)
+		return g.ID, err == nil
+	}
+	return 0, false
+}
+
+func sameKind(t keygate.SourceType, k authz.ResourceKind) bool {
+	return t == keygate.SourceNamespace && k == authz.KindGroup || t == keygate.SourceProject && k == authz.KindProject
 }

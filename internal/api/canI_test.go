@@ -84,10 +84,9 @@ func checkCanIExamples(t *testing.T, w *world) {
 	if a.Allowed || len(a.Reasons) == 0 {
 		t.Errorf("can_i as Developer = %s; the request answers %d %s", body, real.Status, real.Body)
 	}
-	// BUG(can_i-token-routes): can_i says 403, the request answers 400.
-	// if a.Status != real.Status {
-	// 	t.Errorf("can_i as Developer = %s; the request answers %d %s", body, real.Status, real.Body)
-	// }
+	if a.Status != real.Status {
+		t.Errorf("can_i as Developer = %s; the request answers %d %s", body, real.Status, real.Body)
+	}
 	// Reading the project is fine for the Developer: no role reported for reads.
 	a, body = askCanI(t, w, dev, "GET", fmt.Sprintf("/projects/%d", priv.ID))
 	if !a.Allowed || a.Status != 200 || a.RequiredRole != nil || fmt.Sprint(a.RequiredScopes) != "[api read_api]" {
@@ -163,14 +162,6 @@ func checkCanIMatchesMatrix(t *testing.T, w *world) {
 			}
 			path := w.fill(tmpl, c.target)
 			wt := c.expect(rt, w)
-			if strings.Contains(rt.Pattern, "/access_tokens") && wt != nil && wt.status != 404 {
-				// BUG(can_i-token-routes): for the deferred resource-token routes can_i
-				// reports DecideResource's 403 where the request answers 401 (list, get,
-				// rotate) or 400 (create, revoke), and "allowed" on the self routes where a
-				// human's token gets 405 and another resource's bot 401
-				// (internal/api/canI.go canI/decideOn). Remove this continue once fixed.
-				continue
-			}
 			a, body := askCanI(t, w, c, rt.Method, path)
 			switch {
 			case wt == nil && (!a.Allowed || a.Status != 200):

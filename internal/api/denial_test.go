@@ -252,10 +252,11 @@ func (c caller) expect(rt api.Route, w *world) *want {
 	// lib/api/resource_access_tokens/self_rotation.rb answers not_allowed! for a token that
 	// is not a project bot's before find_source, so a human gets 405 whether or not the
 	// resource exists or is visible.
-	// BUG(self-rotate-405-first): Keygate resolves the resource first (404 when hidden).
-	// if strings.HasSuffix(rt.Pattern, "/access_tokens/self/rotate") && !c.bot {
-	// 	return msg(405, "405 Method Not Allowed")
-	// }
+	// The self routes refuse a token that is no resource token before finding the
+	// resource (resource_access_tokens/self_rotation.rb: not_allowed! first).
+	if strings.HasSuffix(rt.Pattern, "/access_tokens/self/rotate") && !c.bot {
+		return msg(405, "405 Method Not Allowed")
+	}
 	level, vis := c.project, targetVisibility[c.target]
 	if rt.Kind == authz.KindGroup {
 		level = c.group

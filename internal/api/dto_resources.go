@@ -73,6 +73,9 @@ type projectJSON struct {
 	UpdatedAt         string         `json:"updated_at"`
 	SharedWithGroups  []any          `json:"shared_with_groups"`
 	MarkedForDeletion *string        `json:"marked_for_deletion_on"`
+	// Shown to Maintainers and administrators (admin_project).
+	CIJobTokenScopeEnabled      *bool `json:"ci_job_token_scope_enabled,omitempty"`
+	CIPushRepositoryForJobToken *bool `json:"ci_push_repository_for_job_token_allowed,omitempty"`
 	// Permissions is set for signed-in callers (ProjectWithAccess).
 	Permissions *permissionsJSON `json:"permissions,omitempty"`
 }

@@ -31,14 +31,10 @@ func TestExplainedDenials(t *testing.T) {
 		{name: "private group members", method: "GET", path: f("/groups/%d/members", privG), token: w.tok["sub"]},
 		{name: "insufficient scope", method: "POST", path: "/projects", token: w.tok["read_api_root"], body: `{"name":"x"}`},
 		{name: "admin route", method: "GET", path: "/application/settings", token: w.tok["sam"]},
-		// BUG(explain-missing-reasons): these 403s come from service checks that build
-		// keygate.Error without Reasons (internal/service/members.go canManage's Owner and
-		// CanAssignLevel checks, UpdateMember's and RemoveMember's bot checks, RemoveMember's
-		// last-Owner check), so the explanation is missing.
-		// {name: "maintainer grants owner", method: "POST", path: f("/projects/%d/members", priv), token: w.tok["mia"], body: f(`{"user_id":%d,"access_level":50}`, w.u["sam"].ID)},
-		// {name: "remove a token's bot", method: "DELETE", path: f("/projects/%d/members/%d", w.p["other"].ID, bot.User.ID), token: w.tok["olga"]},
-		// {name: "change a token's bot", method: "PUT", path: f("/projects/%d/members/%d", w.p["other"].ID, bot.User.ID), token: w.tok["olga"], body: `{"access_level":30}`},
-		// {name: "last owner leaves", method: "DELETE", path: f("/groups/%d/members/%d", privG, w.u["olga"].ID), token: w.tok["olga"]},
+		{name: "maintainer grants owner", method: "POST", path: f("/projects/%d/members", priv), token: w.tok["mia"], body: f(`{"user_id":%d,"access_level":50}`, w.u["sam"].ID)},
+		{name: "remove a token's bot", method: "DELETE", path: f("/projects/%d/members/%d", w.p["other"].ID, bot.User.ID), token: w.tok["olga"]},
+		{name: "change a token's bot", method: "PUT", path: f("/projects/%d/members/%d", w.p["other"].ID, bot.User.ID), token: w.tok["olga"], body: `{"access_level":30}`},
+		{name: "last owner leaves", method: "DELETE", path: f("/groups/%d/members/%d", privG, w.u["olga"].ID), token: w.tok["olga"]},
 	}
 	plain := []goldenCase{
 		{name: "anonymous", method: "GET", path: f("/projects/%d/members", priv)},

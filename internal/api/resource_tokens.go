@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"strconv"
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/internal/service"
@@ -53,12 +54,29 @@ func (a *API) listResourceTokens(w http.ResponseWriter, r *http.Request, c *call
 	return nil
 }
 
+// tokenID reads {token_id}: GitLab declares it a String and looks it up among the
+// source's tokens, so anything that is not one of their ids is the source's 404.
+func tokenID(r *http.Request, src service.Source) (int64, error) {
+	id, err := strconv.ParseInt(r.PathValue("token_id"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, notFound(kindLabel(src) + " Access Token")
+	}
+	return id, nil
+}
+
+func kindLabel(src service.Source) string {
+	if src.Type == keygate.SourceNamespace {
+		return "group"
+	}
+	return "project"
+}
+
 func (a *API) getResourceToken(w http.ResponseWriter, r *http.Request, c *call) error {
-	id, err := pathID(r, "token_id")
+	src, err := a.source(r, c)
 	if err != nil {
 		return err
 	}
-	src, err := a.source(r, c)
+	id, err := tokenID(r, src)
 	if err != nil {
 		return err
 	}
@@ -100,15 +118,15 @@ func (a *API) createResourceToken(w http.ResponseWriter, r *http.Request, c *cal
 }
 
 func (a *API) rotateResourceToken(w http.ResponseWriter, r *http.Request, c *call) error {
-	id, err := pathID(r, "token_id")
-	if err != nil {
-		return err
-	}
 	exp, err := c.p.date("expires_at")
 	if err != nil {
 		return err
 	}
 	src, err := a.source(r, c)
+	if err != nil {
+		return err
+	}
+	id, err := tokenID(r, src)
 	if err != nil {
 		return err
 	}
@@ -138,11 +156,11 @@ func (a *API) rotateResourceTokenSelf(w http.ResponseWriter, r *http.Request, c 
 }
 
 func (a *API) revokeResourceToken(w http.ResponseWriter, r *http.Request, c *call) error {
-	id, err := pathID(r, "token_id")
+	src, err := a.source(r, c)
 	if err != nil {
 		return err
 	}
-	src, err := a.source(r, c)
+	id, err := tokenID(r, src)
 	if err != nil {
 		return err
 	}

@@ -357,6 +357,11 @@ func (a *API) getProject(w http.ResponseWriter, r *http.Request, c *call) error 
 	if err != nil {
 		return err
 	}
+	if c.subject.Admin() || c.res.Access >= keygate.Maintainer {
+		if err := a.adminFields(r, &pj, c.project); err != nil {
+			return err
+		}
+	}
 	writeJSON(w, 200, pj)
 	return nil
 }
@@ -376,9 +381,6 @@ func (a *API) createProject(w http.ResponseWriter, r *http.Request, c *call) err
 	}
 	p, err := a.svc.CreateProject(r.Context(), c.subject, in)
 	if err != nil {
-		if keygate.ErrorCode(err) == keygate.CodeNotFound {
-			return notFound("Namespace")
-		}
 		return modelErr(err)
 	}
 	pj, err := a.projectFor(r, c, p, false)
@@ -394,15 +396,39 @@ func (a *API) updateProject(w http.ResponseWriter, r *http.Request, c *call) err
 	if err != nil {
 		return err
 	}
+	push, err := c.p.boolean("ci_push_repository_for_job_token_allowed")
+	if err != nil {
+		return err
+	}
 	p, err := a.svc.UpdateProject(r.Context(), c.subject, c.project, c.res, in)
 	if err != nil {
 		return modelErr(err)
+	}
+	if push != nil {
+		if _, err := a.svc.SetJobTokenScope(r.Context(), p, nil, push); err != nil {
+			return err
+		}
 	}
 	pj, err := a.projectFor(r, c, p, false)
 	if err != nil {
 		return err
 	}
+	if err := a.adminFields(r, &pj, p); err != nil {
+		return err
+	}
 	writeJSON(w, 200, pj)
+	return nil
+}
+
+// adminFields adds the fields GitLab shows only to those who may administer the project
+// (Maintainer+): the job-token push setting.
+func (a *API) adminFields(r *http.Request, pj *projectJSON, p keygate.Project) error {
+	sc, err := a.svc.JobTokenScope(r.Context(), p)
+	if err != nil {
+		return err
+	}
+	pj.CIJobTokenScopeEnabled = &sc.InboundEnabled
+	pj.CIPushRepositoryForJobToken = &sc.PushAllowed
 	return nil
 }
 

@@ -85,12 +85,9 @@ func goldenResourceErrors(t *testing.T, srv *keygatetest.Server) {
 		{name: "res_project_path_illegal", method: "POST", path: "/projects", token: olga, body: f(`{"name":"X","path":"-x","namespace_id":%d}`, privG)},
 		{name: "res_project_more_visible", method: "POST", path: "/projects", token: olga, body: f(`{"name":"Y","namespace_id":%d,"visibility":"public"}`, privG)},
 		{name: "res_project_guest_namespace", method: "POST", path: "/projects", token: w.tok["gus"], body: f(`{"name":"Y","namespace_id":%d}`, privG)},
-		// BUG(project-hidden-namespace-404): Projects::CreateService#deny_namespace answers a
-		// namespace the caller cannot create in, hidden or missing alike, with 400
-		// {"message":{"namespace":["is not valid"]}}; Keygate answers 404 "404 Namespace
-		// Not Found" (internal/api/resources.go createProject, service.ErrNamespaceNotFound).
-		// {name: "res_project_hidden_namespace", method: "POST", path: "/projects", token: w.tok["sam"], body: f(`{"name":"Y","namespace_id":%d}`, privG)},
-		// {name: "res_project_missing_namespace", method: "POST", path: "/projects", token: w.tok["sam"], body: `{"name":"Y","namespace_id":999999}`},
+		// Projects::CreateService#deny_namespace: hidden or missing alike.
+		{name: "res_project_hidden_namespace", method: "POST", path: "/projects", token: w.tok["sam"], body: f(`{"name":"Y","namespace_id":%d}`, privG)},
+		{name: "res_project_missing_namespace", method: "POST", path: "/projects", token: w.tok["sam"], body: `{"name":"Y","namespace_id":999999}`},
 		{name: "res_project_update_visibility_maintainer", method: "PUT", path: f("/projects/%d", priv), token: w.tok["mia"], body: `{"visibility":"internal"}`},
 
 		// Resource access tokens.
@@ -105,17 +102,10 @@ func goldenResourceErrors(t *testing.T, srv *keygatetest.Server) {
 		{name: "res_token_group_missing", method: "GET", path: f("/groups/%d/access_tokens/999999", privG), token: olga},
 		{name: "res_token_revoke_missing", method: "DELETE", path: f("/projects/%d/access_tokens/999999", priv), token: olga},
 		{name: "res_token_rotate_missing", method: "POST", path: f("/projects/%d/access_tokens/999999/rotate", priv), token: olga},
-		// BUG(token-self-get): lib/api/resource_access_tokens.rb declares token_id a String
-		// and answers an id that names no token (such as "self") with
-		// not_found!("project Access Token"); Keygate answers 400 {"error":"token_id is
-		// invalid"} (internal/api/users.go pathID from resource_tokens.go getResourceToken).
-		// {name: "res_token_get_self", method: "GET", path: f("/projects/%d/access_tokens/self", priv), token: olga},
-		// BUG(token-rotate-admin-404): an administrator rotating a token the resource does
-		// not have gets not_found! with no argument, {"message":"404 Not Found"}
-		// (resource_access_tokens.rb rotate); Keygate answers "404 project Access Token Not
-		// Found" (internal/service/resource_tokens.go RotateResourceToken, hidden =
-		// errTokenNotFound).
-		// {name: "res_token_rotate_admin_missing", method: "POST", path: f("/projects/%d/access_tokens/999999/rotate", priv), token: srv.RootToken},
+		// token_id is a String: an id that names no token ("self") is the source's 404.
+		{name: "res_token_get_self", method: "GET", path: f("/projects/%d/access_tokens/self", priv), token: olga},
+		// An administrator rotating a token the resource lacks: not_found! without a name.
+		{name: "res_token_rotate_admin_missing", method: "POST", path: f("/projects/%d/access_tokens/999999/rotate", priv), token: srv.RootToken},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -188,16 +178,13 @@ func deleteGroupWithProjects(t *testing.T, srv *keygatetest.Server) {
 		t.Errorf("project memberships left = %v, %v", ms, err)
 	}
 	// The project bots went with their projects: their tokens no longer authenticate.
-	// BUG(bots-outlive-project): Projects::DestroyService#destroy_project_bots! (also run
-	// for each project of a deleted group) deletes the project's bot users with their
-	// tokens; Keygate's DeleteNamespace / DeleteProject remove only the memberships, so
-	// the bot and its api token survive (internal/service/groups.go DeleteGroup,
-	// internal/service/projects.go DeleteProject).
-	// for _, tg := range []string{"private", "deep"} {
-	// 	if _, err := srv.Service.Authenticate(ctx, serviceCred(w.ptokSecret[tg])); err == nil {
-	// 		t.Errorf("project access token of deleted project %s still authenticates", tg)
-	// 	}
-	// }
+	// Projects::DestroyService#destroy_project_bots! (also run for each project of a
+	// deleted group) deletes the bots with their tokens.
+	for _, tg := range []string{"private", "deep"} {
+		if _, err := srv.Service.Authenticate(ctx, serviceCred(w.ptokSecret[tg])); err == nil {
+			t.Errorf("project access token of deleted project %s still authenticates", tg)
+		}
+	}
 	// The path is free again.
 	if st, b := doGoldenStatus(t, srv, goldenCase{method: "POST", path: "/groups", token: w.tok["olga"], body: `{"name":"Priv","path":"priv"}`}); st != 201 {
 		t.Errorf("re-creating priv = %d %s, want 201", st, b)

@@ -165,9 +165,9 @@ func TestClientGoProjectAccessTokens(t *testing.T) {
 	// Deleting the project takes its bots along (Projects::DestroyService).
 	resp, err = oc.Projects.DeleteProject(other.ID, nil)
 	wantStatus(t, resp, err, 202)
-	// BUG(bots-outlive-project): the bot of a deleted project and its token survive.
-	// _, resp, err = newClient(t, srv, otherTok.Token).Users.CurrentUser()
-	// wantStatus(t, resp, err, 401)
+	// The bot of a deleted project goes with it, and so does its token.
+	_, resp, err = newClient(t, srv, otherTok.Token).Users.CurrentUser()
+	wantStatus(t, resp, err, 401)
 }
 
 // TestClientGoGroupAccessTokens: group tokens need an Owner; the bot inherits its level

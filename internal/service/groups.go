@@ -200,7 +200,29 @@ func checkGroupVisibility(ctx context.Context, tx store.Tx, g keygate.Group, v k
 // DeleteGroup removes a group with its subgroups, projects and memberships. GitLab
 // answers 202 and deletes in the background; Keygate deletes at once.
 func (s *Service) DeleteGroup(ctx context.Context, g keygate.Group) error {
-	err := s.store.InTx(ctx, func(tx store.Tx) error { return tx.DeleteNamespace(ctx, g.ID) })
+	err := s.store.InTx(ctx, func(tx store.Tx) error {
+		// The bots of the group's tokens, and of every project inside, go with it
+		// (Projects::DestroyService#destroy_project_bots!).
+		groups, _, err := tx.Namespaces(ctx, store.NamespaceFilter{DescendantsOf: g.ID})
+		if err != nil {
+			return err
+		}
+		for _, n := range append(groups, g) {
+			if err := deleteBots(ctx, tx, keygate.SourceNamespace, n.ID); err != nil {
+				return err
+			}
+		}
+		projects, _, err := tx.Projects(ctx, store.ProjectFilter{NamespaceID: g.ID, IncludeSubgroups: true})
+		if err != nil {
+			return err
+		}
+		for _, p := range projects {
+			if err := deleteBots(ctx, tx, keygate.SourceProject, p.ID); err != nil {
+				return err
+			}
+		}
+		return tx.DeleteNamespace(ctx, g.ID)
+	})
 	s.cache.invalidate()
 	if err != nil {
 		return internal("delete group", err)
@@ -257,3 +279,18 @@ func (s *Service) Groups(ctx context.Context, sub authz.Subject, in GroupListInp
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// deleteBots removes the bot users (and so the tokens) of a project's or group's
+// access tokens.
+func deleteBots(ctx context.Context, tx store.Tx, src keygate.SourceType, id int64) error {
+	bots, _, err := tx.Users(ctx, store.UserFilter{Type: keygate.UserProjectBot, BotSourceType: src, BotSourceID: id})
+	if err != nil {
+		return err
+	}
+	for _, b := range bots {
+		if err := tx.DeleteUser(ctx, b.ID); err != nil {
+			return err
+		}
+	}
+	return nil
+}

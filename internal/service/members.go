@@ -224,10 +224,10 @@ func (s *Service) canManage(sub authz.Subject, src Source, level, old keygate.Ac
 	}
 	own := src.Resource.Access
 	if (level == keygate.Owner || old == keygate.Owner) && !sub.Admin() && own < keygate.Owner {
-		return forbidden("")
+		return denied("only Owners may grant, change or remove the Owner role (manage_owners); you have " + own.String())
 	}
 	if level != 0 && !authz.CanAssignLevel(sub, own, level) {
-		return forbidden("")
+		return denied("you cannot grant " + level.String() + ": it is above your own role (" + own.String() + ")")
 	}
 	return nil
 }
@@ -273,7 +273,7 @@ func (s *Service) UpdateMember(ctx context.Context, sub authz.Subject, src Sourc
 		return MemberView{}, err
 	}
 	if u.Type == keygate.UserProjectBot && u.BotSourceType == src.Type && u.BotSourceID == src.ID {
-		return MemberView{}, forbidden("") // a token's bot keeps the token's level
+		return MemberView{}, denied("this member is the bot of an access token; it keeps the token's role")
 	}
 	if in.ExpiresAt == nil {
 		in.ExpiresAt = m.ExpiresAt
@@ -306,7 +306,7 @@ func (s *Service) RemoveMember(ctx context.Context, sub authz.Subject, src Sourc
 		return err
 	}
 	if u.Type == keygate.UserProjectBot {
-		return forbidden("")
+		return denied("this member is the bot of an access token; revoke the token instead")
 	}
 	if userID != sub.User.ID || sub.System {
 		if err := s.canManage(sub, src, 0, m.AccessLevel); err != nil {
@@ -325,7 +325,7 @@ func (s *Service) RemoveMember(ctx context.Context, sub authz.Subject, src Sourc
 			}
 		}
 		if owners <= 1 {
-			return forbidden("")
+			return denied("a group keeps at least one Owner")
 		}
 	}
 	err = s.store.InTx(ctx, func(tx store.Tx) error { return tx.RemoveMember(ctx, src.Type, src.ID, userID) })
@@ -334,4 +334,9 @@ func (s *Service) RemoveMember(ctx context.Context, sub authz.Subject, src Sourc
 		return internal("remove member", err)
 	}
 	return nil
+}
+
+// denied is a 403 that explains itself to a caller who asks (X-Keygate-Explain).
+func denied(reason string) error {
+	return &keygate.Error{Code: keygate.CodeForbidden, Reasons: []string{reason}}
 }

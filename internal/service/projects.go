@@ -44,7 +44,7 @@ func (s *Service) CreateProject(ctx context.Context, sub authz.Subject, in Names
 	if in.ParentID != 0 {
 		n, err := s.store.Namespace(ctx, in.ParentID)
 		if errors.Is(err, store.ErrNotFound) {
-			return p, ErrNamespaceNotFound
+			return p, errNamespaceInvalid
 		}
 		if err != nil {
 			return p, internal("find namespace", err)
@@ -71,7 +71,7 @@ func (s *Service) CreateProject(ctx context.Context, sub authz.Subject, in Names
 			return p, err
 		}
 		if !authz.CanRead(sub, res) {
-			return p, ErrNamespaceNotFound
+			return p, errNamespaceInvalid
 		}
 		if d := authz.DecideResource(sub, res, authz.ActCreateProject); !d.Allowed {
 			return p, modelError("namespace", "is not valid")
@@ -121,8 +121,9 @@ func (s *Service) CreateProject(ctx context.Context, sub authz.Subject, in Names
 	return p, nil
 }
 
-// ErrNamespaceNotFound answers a namespace_id the caller cannot use.
-var ErrNamespaceNotFound = &keygate.Error{Code: keygate.CodeNotFound, Message: "Namespace"}
+// errNamespaceInvalid answers a namespace_id the caller cannot use, missing or hidden
+// alike (Projects::CreateService#deny_namespace).
+var errNamespaceInvalid = &keygate.Error{Code: keygate.CodeInvalid, Field: "namespace", Message: "is not valid"}
 
 // pathFromName derives a path from a name as GitLab does: lower case, runs of other
 // characters become '-'.
@@ -218,7 +219,12 @@ func (s *Service) UpdateProject(ctx context.Context, sub authz.Subject, p keygat
 
 // DeleteProject removes a project, its memberships and its repository.
 func (s *Service) DeleteProject(ctx context.Context, p keygate.Project) error {
-	err := s.store.InTx(ctx, func(tx store.Tx) error { return tx.DeleteProject(ctx, p.ID) })
+	err := s.store.InTx(ctx, func(tx store.Tx) error {
+		if err := deleteBots(ctx, tx, keygate.SourceProject, p.ID); err != nil {
+			return err
+		}
+		return tx.DeleteProject(ctx, p.ID)
+	})
 	s.cache.invalidate()
 	if err != nil {
 		return internal("delete project", err)

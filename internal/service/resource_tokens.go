@@ -237,7 +237,7 @@ func (s *Service) RotateResourceToken(ctx context.Context, sub authz.Subject, sr
 	}
 	var hidden error = ErrResourceTokenNotVisible
 	if sub.Admin() {
-		hidden = errTokenNotFound(src.Type)
+		hidden = notFound("Not Found") // not_found! without a name
 	}
 	if !ok {
 		return ResourceToken{}, hidden
