@@ -1,7 +1,6 @@
 package loadtest
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -38,11 +37,19 @@ const (
 
 // createBody asks for a token the caller may create for itself (GitLab allows only
 // k8s_proxy and self_rotate there); the server's default expiry applies.
-var createBody = []byte(`{"name":"loadtest","scopes":["k8s_proxy"]}`)
+const createBody = `{"name":"loadtest","scopes":["k8s_proxy"]}`
 
 // expected is the status each operation answers when it succeeds. Any other status is
 // an error: Keygate's answers to these requests have no legitimate alternative.
-var expected = [numOps]int{OpVerify: http.StatusOK, OpCreate: http.StatusCreated, OpRevoke: http.StatusNoContent}
+func expected(op Op) int {
+	switch op {
+	case OpCreate:
+		return http.StatusCreated
+	case OpRevoke:
+		return http.StatusNoContent
+	}
+	return http.StatusOK
+}
 
 // Config is one run.
 type Config struct {
@@ -199,16 +206,16 @@ func newTarget(name, base string, conns int) *target {
 	}}
 }
 
-func (t *target) newRequest(ctx context.Context, method, path string, body []byte) *http.Request {
+func (t *target) newRequest(ctx context.Context, method, path, body string) *http.Request {
 	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
+	if body != "" {
+		rd = strings.NewReader(body)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, t.base+path, rd)
 	if err != nil {
 		panic(err) // base was checked and path is a constant
 	}
-	if body != nil {
+	if body != "" {
 		req.Header["Content-Type"] = []string{"application/json"}
 	}
 	req.Header["Private-Token"] = []string{""}
@@ -219,7 +226,7 @@ func (t *target) newRequest(ctx context.Context, method, path string, body []byt
 func (t *target) probe(ctx context.Context, tok string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
-	req := t.newRequest(ctx, http.MethodGet, pathUser, nil)
+	req := t.newRequest(ctx, http.MethodGet, pathUser, "")
 	req.Header["Private-Token"][0] = tok
 	resp, err := t.rt.RoundTrip(req)
 	if err != nil {
@@ -249,7 +256,7 @@ func (t *target) revokeAll(ctx context.Context, conns int, tokens []string) *Cle
 	var wg sync.WaitGroup
 	for range min(conns, len(tokens)) {
 		wg.Go(func() {
-			req := t.newRequest(ctx, http.MethodDelete, pathSelf, nil)
+			req := t.newRequest(ctx, http.MethodDelete, pathSelf, "")
 			for {
 				i := next.Add(1) - 1
 				if i >= int64(len(tokens)) || ctx.Err() != nil {
@@ -343,16 +350,16 @@ func (d *drive) run(ctx context.Context) {
 
 // warm opens the worker's connection before the clock starts (not measured).
 func (d *drive) warm(ctx context.Context) {
-	req := d.t.newRequest(ctx, http.MethodGet, pathHealth, nil)
+	req := d.t.newRequest(ctx, http.MethodGet, pathHealth, "")
 	delete(req.Header, "Private-Token")
 	_, _, _ = d.t.do(req, http.StatusOK, false)
 }
 
 func (d *drive) loop(ctx context.Context, w *worker, i int) {
 	var reqs [numOps]*http.Request
-	reqs[OpVerify] = d.t.newRequest(ctx, http.MethodGet, pathUser, nil)
+	reqs[OpVerify] = d.t.newRequest(ctx, http.MethodGet, pathUser, "")
 	reqs[OpCreate] = d.t.newRequest(ctx, http.MethodPost, pathCreate, createBody)
-	reqs[OpRevoke] = d.t.newRequest(ctx, http.MethodDelete, pathSelf, nil)
+	reqs[OpRevoke] = d.t.newRequest(ctx, http.MethodDelete, pathSelf, "")
 	sched, _ := NewScheduler(d.cfg.Mix) // validated in Run
 	n, step := len(d.tokens), d.cfg.Connections
 	tok := i % n
@@ -381,17 +388,17 @@ func (d *drive) loop(ctx context.Context, w *worker, i int) {
 			}
 		}
 		if op == OpCreate {
-			req.Body = io.NopCloser(bytes.NewReader(createBody))
+			req.Body = io.NopCloser(strings.NewReader(createBody))
 		}
 		began := time.Now()
-		status, body, err := d.t.do(req, expected[op], op == OpCreate)
+		status, body, err := d.t.do(req, expected(op), op == OpCreate)
 		w.hist[op].Record(time.Since(began))
 		w.count[op]++
 		w.requests.Add(1)
 		switch {
 		case err != nil:
 			w.fail(op, 0, err.Error())
-		case status != expected[op]:
+		case status != expected(op):
 			w.fail(op, status, snippet(body))
 		case op == OpCreate:
 			var out struct {
@@ -534,7 +541,7 @@ type bare struct {
 
 // bareCreated is what the bare handler answers a create: a token-shaped answer whose
 // token the client will later "revoke".
-var bareCreated = []byte(`{"id":1,"name":"loadtest","revoked":false,"active":true,"scopes":["k8s_proxy"],"token":"bare-handler-token"}` + "\n")
+const bareCreated = `{"id":1,"name":"loadtest","revoked":false,"active":true,"scopes":["k8s_proxy"],"token":"bare-handler-token"}` + "\n"
 
 func startBare(body []byte) (*bare, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -547,7 +554,7 @@ func startBare(body []byte) (*bare, error) {
 		case http.MethodPost:
 			_, _ = io.Copy(io.Discard, r.Body)
 			w.WriteHeader(http.StatusCreated)
-			_, _ = w.Write(bareCreated)
+			_, _ = io.WriteString(w, bareCreated)
 		case http.MethodDelete:
 			w.WriteHeader(http.StatusNoContent)
 		default:
