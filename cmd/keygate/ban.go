@@ -19,14 +19,16 @@ type banFlags struct {
 	exempt            string
 }
 
+// envInt reads an integer variable, falling back to d.
+func envInt(a *app, name string, d int) int {
+	if n, err := strconv.Atoi(a.getenv(name)); err == nil {
+		return n
+	}
+	return d
+}
+
 func (b *banFlags) register(cmd *cobra.Command, a *app) {
 	def := service.DefaultBanConfig()
-	envInt := func(name string, d int) int {
-		if n, err := strconv.Atoi(a.getenv(name)); err == nil {
-			return n
-		}
-		return d
-	}
 	envDur := func(name string, d time.Duration) time.Duration {
 		if v, err := time.ParseDuration(a.getenv(name)); err == nil {
 			return v
@@ -38,7 +40,7 @@ func (b *banFlags) register(cmd *cobra.Command, a *app) {
 		exempt[i] = p.String()
 	}
 	fl := cmd.Flags()
-	fl.IntVar(&b.maxRetry, "auth-ban-max-retry", envInt("KEYGATE_AUTH_BAN_MAX_RETRY", def.MaxRetry), "failed authentications from one address within --auth-ban-find-time that ban it; 0 turns the ban off (KEYGATE_AUTH_BAN_MAX_RETRY)")
+	fl.IntVar(&b.maxRetry, "auth-ban-max-retry", envInt(a, "KEYGATE_AUTH_BAN_MAX_RETRY", def.MaxRetry), "failed authentications from one address within --auth-ban-find-time that ban it; 0 turns the ban off (KEYGATE_AUTH_BAN_MAX_RETRY)")
 	fl.DurationVar(&b.findTime, "auth-ban-find-time", envDur("KEYGATE_AUTH_BAN_FIND_TIME", def.FindTime), "window for counting failures (KEYGATE_AUTH_BAN_FIND_TIME)")
 	fl.DurationVar(&b.banTime, "auth-ban-time", envDur("KEYGATE_AUTH_BAN_TIME", def.BanTime), "how long a ban lasts (KEYGATE_AUTH_BAN_TIME)")
 	fl.StringVar(&b.exempt, "auth-ban-exempt", a.envOr("KEYGATE_AUTH_BAN_EXEMPT", strings.Join(exempt, ",")), "comma-separated addresses or CIDRs never banned (KEYGATE_AUTH_BAN_EXEMPT)")

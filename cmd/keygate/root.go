@@ -41,6 +41,7 @@ type instanceFlags struct {
 	dataDir, databaseURL, secretFile, externalURL string
 	repositoriesDir                               string
 	ban                                           *service.BanConfig // set by serve
+	cacheSize                                     int                // set by serve
 }
 
 func (a *app) envOr(name, def string) string {

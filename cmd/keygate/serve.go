@@ -64,6 +64,7 @@ func newServeCmd(a *app) *cobra.Command {
 	f.register(cmd, a)
 	cmd.Flags().StringVar(&addr, "addr", a.envOr("KEYGATE_ADDR", instance.DefaultAddr), "listen address (KEYGATE_ADDR)")
 	ban.register(cmd, a)
+	cmd.Flags().IntVar(&f.cacheSize, "cache-size", envInt(a, "KEYGATE_CACHE_SIZE", 100_000), "verified tokens kept in memory (KEYGATE_CACHE_SIZE); each entry costs about 1 KB")
 	cmd.Flags().StringVar(&logLevel, "log-level", a.envOr("KEYGATE_LOG_LEVEL", "info"), "debug, info, warn or error (KEYGATE_LOG_LEVEL)")
 	return cmd
 }

@@ -41,6 +41,8 @@ type Config struct {
 	// RepositoriesDir holds the projects' Git repositories (default
 	// <DataDir>/repositories); all nodes of a cluster share it.
 	RepositoriesDir string
+	// CacheSize bounds the verified-token cache (entries); 0 is the service default.
+	CacheSize int
 }
 
 // Instance is an opened Keygate instance.
@@ -109,6 +111,7 @@ func Open(ctx context.Context, cfg Config) (*Instance, error) {
 	svc, err := service.New(service.Config{
 		Store: st, Clock: cfg.Clock, Digester: dig, Logger: cfg.Logger,
 		ExternalURL: cfg.ExternalURL, PasswordIterations: cfg.PasswordIterations, Ban: cfg.Ban,
+		CacheSize:    cfg.CacheSize,
 		Repositories: repos,
 	})
 	if err != nil {
