@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/keygate/keygate/internal/githttp"
 	"github.com/keygate/keygate/internal/instance"
 	"github.com/keygate/keygate/internal/server"
 )
@@ -46,7 +47,7 @@ func newServeCmd(a *app) *cobra.Command {
 			in.Service.Start(ctx)
 			srv := server.New(server.Config{
 				Service: in.Service, Logger: log, ExternalURL: in.Config.ExternalURL, Revision: revision(),
-				Repositories: in.Repositories,
+				Repositories: in.Repositories, GitJobTokens: githttp.ServiceJobTokens{Service: in.Service},
 			})
 			store := "sqlite"
 			if instance.IsPostgres(in.Config.DatabaseURL) {

@@ -30,15 +30,20 @@ import (
 func (a *API) repositoryRoutes() []Route {
 	public := authz.Rule{Anonymous: true}
 	files := authz.Rule{Anonymous: true, Grants: []authz.Grant{{Scope: keygate.ScopeReadRepository, ReadOnly: true}}}
+	// Job tokens reach the branch list and raw files (spec §7.2).
+	jobPublic := public
+	jobPublic.JobToken = true
+	jobFiles := files
+	jobFiles.JobToken = true
 	proj := authz.KindProject
 	return []Route{
-		Route{Method: "GET", Pattern: "/projects/{id}/repository/branches", Rule: public,
+		Route{Method: "GET", Pattern: "/projects/{id}/repository/branches", Rule: jobPublic,
 			Summary: "List a project's branches (private projects: Reporter)", handler: a.listBranches}.on(proj, authz.ActRead),
 		Route{Method: "GET", Pattern: "/projects/{id}/repository/tree", Rule: public,
 			Summary: "List a repository tree (private projects: Reporter)", handler: a.listTree}.on(proj, authz.ActRead),
 		Route{Method: "GET", Pattern: "/projects/{id}/repository/files/{file_path}", Rule: files,
 			Summary: "Get a file's metadata and content (private projects: Reporter)", handler: a.getFile}.on(proj, authz.ActRead),
-		Route{Method: "GET", Pattern: "/projects/{id}/repository/files/{file_path}/raw", Rule: files,
+		Route{Method: "GET", Pattern: "/projects/{id}/repository/files/{file_path}/raw", Rule: jobFiles,
 			Summary: "Get a file's raw content (private projects: Reporter)", handler: a.getRawFile}.on(proj, authz.ActRead),
 	}
 }

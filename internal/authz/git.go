@@ -121,7 +121,7 @@ type RefUpdate struct {
 	Old, New, Ref string
 }
 
-// Creates and Deletes tell a creation and a deletion apart from an update.
+// Creates reports whether the command makes a new ref.
 func (u RefUpdate) Creates() bool { return zeroID(u.Old) }
 
 // Deletes reports whether the command removes the ref.

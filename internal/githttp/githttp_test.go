@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/internal/authz"
+	"github.com/keygate/keygate/internal/keygatetest"
 	"github.com/keygate/keygate/internal/service"
 )
 
@@ -192,6 +194,16 @@ func TestRefusals(t *testing.T) {
 	}
 	w.srv.Clock.Advance(48 * time.Hour)
 	otherProjectToken, _ := w.resourceToken(authz.KindProject, w.p["public"].ID, keygate.Maintainer, keygate.ScopeAPI)
+	// A blocked owner's token fails authentication (401); a deactivated owner's passes it
+	// and is refused with the reason, as GitLab's check_active_user! does.
+	guestTok, reporterTok := w.pat("gus", keygate.ScopeAPI), w.pat("rep", keygate.ScopeAPI)
+	blocked, deactivated := w.pat("olga", keygate.ScopeAPI), w.pat("mia", keygate.ScopeAPI)
+	for user, action := range map[string]service.StateAction{"olga": service.ActionBlock, "mia": service.ActionDeactivate} {
+		if _, err := w.srv.Service.SetUserState(ctx, authz.SystemSubject(), w.u[user].ID, action); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deactivatedMsg := keygate.User{State: keygate.UserDeactivated}.APIBlockReason("http://keygate.test")
 	fetch, push := "/info/refs?service=git-upload-pack", "/info/refs?service=git-receive-pack"
 	repoPath := "/" + p.FullPath() + ".git"
 	for _, tc := range []struct {
@@ -209,9 +221,11 @@ func TestRefusals(t *testing.T) {
 		{"read_api pushes", "oauth2", w.pat("dev", keygate.ScopeReadAPI), repoPath + push, 403, authz.GitMsgAuthUpload},
 		{"non-member", "sam", w.pat("sam", keygate.ScopeAPI), repoPath + fetch, 404, authz.GitMsgNotFound},
 		{"missing project", "sam", w.pat("sam", keygate.ScopeAPI), "/no/such.git" + fetch, 404, authz.GitMsgNotFound},
-		{"guest clones", "gus", w.pat("gus", keygate.ScopeAPI), repoPath + fetch, 403, authz.GitMsgDownload},
-		{"reporter pushes", "rep", w.pat("rep", keygate.ScopeAPI), repoPath + push, 403, authz.GitMsgPush},
+		{"guest clones", "gus", guestTok, repoPath + fetch, 403, authz.GitMsgDownload},
+		{"reporter pushes", "rep", reporterTok, repoPath + push, 403, authz.GitMsgPush},
 		{"another project's token", "oauth2", otherProjectToken, repoPath + fetch, 401, accessDenied},
+		{"blocked owner", "olga", blocked, repoPath + fetch, 401, accessDenied},
+		{"deactivated owner", "mia", deactivated, repoPath + fetch, 403, deactivatedMsg},
 		{"job token not recognised yet", "gitlab-ci-token", "glcbt-whatever", repoPath + fetch, 401, accessDenied},
 		{"dumb protocol", "dev", w.pat("dev", keygate.ScopeAPI), repoPath + "/info/refs", 403, authz.GitMsgCommandNotAllowed},
 		{"unknown service", "dev", w.pat("dev", keygate.ScopeAPI), repoPath + "/info/refs?service=git-upload-archive", 403, authz.GitMsgCommandNotAllowed},
@@ -236,7 +250,7 @@ func TestRefusals(t *testing.T) {
 		{"expired", expired, p.FullPath(), "Authentication failed"},
 		{"wrong scope", w.pat("dev", keygate.ScopeReadUser), p.FullPath(), "remote: " + authz.GitMsgAuthDownload},
 		{"hidden project", w.pat("sam", keygate.ScopeAPI), p.FullPath(), "remote: " + authz.GitMsgNotFound},
-		{"low role", w.pat("gus", keygate.ScopeAPI), p.FullPath(), "remote: " + authz.GitMsgDownload},
+		{"low role", guestTok, p.FullPath(), "remote: " + authz.GitMsgDownload},
 	} {
 		t.Run("git "+tc.name, func(t *testing.T) {
 			stderr := g.fails("", "clone", "-q", remote(w.srv, "oauth2", tc.token, tc.path), filepath.Join(t.TempDir(), "c"))
@@ -359,6 +373,7 @@ func TestGzipRequestBodies(t *testing.T) {
 	g := newGit(t)
 	p := w.p["private"]
 	dir := w.seed(g, p)
+	mainSHA := g.ok(dir, "rev-parse", "HEAD")
 	// 300 branches make the want list of a clone well over git's 1 KB gzip threshold.
 	var refspecs []string
 	for i := range 300 {
@@ -388,7 +403,7 @@ func TestGzipRequestBodies(t *testing.T) {
 	c := filepath.Join(t.TempDir(), "c")
 	g.ok("", "-c", "protocol.version=0", "clone", "-q", "--mirror", pu.String(), c)
 	mu.Lock()
-	if !contains(encodings, "gzip") {
+	if !slices.Contains(encodings, "gzip") {
 		t.Errorf("git sent POST bodies with encodings %q, want one gzipped", encodings)
 	}
 	mu.Unlock()
@@ -397,9 +412,8 @@ func TestGzipRequestBodies(t *testing.T) {
 	}
 
 	// By hand: a protocol v0 negotiation for main, gzipped.
-	main := g.ok(dir, "rev-parse", "HEAD~6")
 	var raw bytes.Buffer
-	raw.WriteString(pkt("want " + main + " ofs-delta\n"))
+	raw.WriteString(pkt("want " + mainSHA + " ofs-delta\n"))
 	raw.WriteString("0000")
 	raw.WriteString(pkt("done\n"))
 	var zbody bytes.Buffer
@@ -468,7 +482,8 @@ func TestRepositoryFollowsProject(t *testing.T) {
 	w := newWorld(t)
 	g := newGit(t)
 	p := w.p["private"]
-	w.seed(g, p)
+	seeded := w.seed(g, p)
+	g.ok(seeded, "push", "-q", remote(w.srv, "oauth2", w.pat("olga", keygate.ScopeAPI), p.FullPath()), "main:develop")
 	ctx := context.Background()
 	repos := w.srv.Inst.Repositories
 	owner := w.owner()
@@ -480,6 +495,25 @@ func TestRepositoryFollowsProject(t *testing.T) {
 	}
 	if repos.Exists(p.FullPath()) || !repos.Exists(p2.FullPath()) {
 		t.Fatalf("after renaming %s to %s: old exists %v, new exists %v", p.FullPath(), p2.FullPath(), repos.Exists(p.FullPath()), repos.Exists(p2.FullPath()))
+	}
+	dev := "develop"
+	p2, err = w.srv.Service.UpdateProject(ctx, owner, p2, res, service.NamespaceInput{DefaultBranch: &dev})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if head := g.ok(repos.Path(p2.FullPath()), "symbolic-ref", "HEAD"); head != "refs/heads/develop" {
+		t.Errorf("HEAD after changing the default branch = %q, want refs/heads/develop", head)
+	}
+	// A repository left on disk where a new project's would go refuses the project, as
+	// GitLab's model validation does, and leaves no project behind.
+	if err := repos.Create(ctx, w.g["public"].FullPath+"/taken", "main"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.srv.Service.CreateProject(ctx, owner, service.NamespaceInput{Name: strPtr("taken"), ParentID: w.g["public"].ID}); keygate.ErrorMessage(err) != "There is already a repository with that name on disk" {
+		t.Errorf("CreateProject over a repository on disk = %v", err)
+	}
+	if _, err := w.srv.Service.Project(ctx, w.g["public"].FullPath+"/taken"); keygate.ErrorCode(err) != keygate.CodeNotFound {
+		t.Errorf("the refused project exists: %v", err)
 	}
 	grp := w.g["private"]
 	newPath := "moved-grp"
@@ -533,6 +567,34 @@ func TestRepositoryFollowsProject(t *testing.T) {
 	}
 }
 
+// TestPostgres runs clone, push and a rename (the repository moves inside a PostgreSQL
+// transaction) on the PostgreSQL store.
+func TestPostgres(t *testing.T) {
+	t.Parallel()
+	w := newWorldWith(t, keygatetest.Options{Postgres: true})
+	g := newGit(t)
+	p := w.p["private"]
+	w.seed(g, p)
+	dir := filepath.Join(t.TempDir(), "c")
+	g.ok("", "clone", "-q", remote(w.srv, "oauth2", w.pat("dev", keygate.ScopeWriteRepository), p.FullPath()), dir)
+	g.commit(dir, map[string]string{"pg": "pg\n"}, "on postgres")
+	g.ok(dir, "push", "-q", "origin", "HEAD:refs/heads/pg")
+	ctx := context.Background()
+	res, err := w.srv.Service.ProjectAccess(ctx, w.owner(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := "on-pg"
+	p2, err := w.srv.Service.UpdateProject(ctx, w.owner(), p, res, service.NamespaceInput{Path: &path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	heads := g.ok("", "ls-remote", "--heads", remote(w.srv, "oauth2", w.pat("rep", keygate.ScopeReadRepository), p2.FullPath()))
+	if !strings.Contains(heads, "refs/heads/pg") || !strings.Contains(heads, "refs/heads/main") {
+		t.Errorf("branches of the renamed project:\n%s", heads)
+	}
+}
+
 func get(t *testing.T, u, user, password string) (int, string, http.Header) {
 	t.Helper()
 	req, err := http.NewRequest("GET", u, nil)
@@ -551,13 +613,6 @@ func get(t *testing.T, u, user, password string) (int, string, http.Header) {
 	return resp.StatusCode, string(b), resp.Header
 }
 
-func pkt(s string) string { return fmt.Sprintf("%04x%s", len(s)+4, s) }
+func strPtr(s string) *string { return &s }
 
-func contains(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
+func pkt(s string) string { return fmt.Sprintf("%04x%s", len(s)+4, s) }

@@ -121,16 +121,21 @@ func remote(srv *keygatetest.Server, user, password, path string) string {
 // each, owned by olga; dev is a Developer and gus a Guest of the private group; sam
 // belongs to nothing.
 type world struct {
-	t   *testing.T
+	t   testing.TB
 	srv *keygatetest.Server
 	u   map[string]keygate.User
 	g   map[string]keygate.Group
 	p   map[string]keygate.Project
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	t.Helper()
-	srv := keygatetest.NewServer(t)
+	return newWorldWith(t, keygatetest.Options{})
+}
+
+func newWorldWith(t testing.TB, o keygatetest.Options) *world {
+	t.Helper()
+	srv := keygatetest.NewServerWith(t, o)
 	w := &world{t: t, srv: srv, u: map[string]keygate.User{}, g: map[string]keygate.Group{}, p: map[string]keygate.Project{}}
 	for _, name := range []string{"olga", "mia", "dev", "rep", "gus", "sam"} {
 		w.u[name] = srv.User(t, name, false)

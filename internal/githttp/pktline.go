@@ -49,7 +49,7 @@ func ReadCommands(r io.Reader, limit int) (Push, []byte, error) {
 			return Push{}, raw.Bytes(), fmt.Errorf("%w: command section longer than %d bytes", errProtocol, limit)
 		}
 		if _, err := io.ReadFull(r, buf[:4]); err != nil {
-			return Push{}, raw.Bytes(), fmt.Errorf("%w: %v", errProtocol, err)
+			return Push{}, raw.Bytes(), fmt.Errorf("%w: %w", errProtocol, err)
 		}
 		n, err := strconv.ParseUint(string(buf[:4]), 16, 16)
 		if err != nil {
@@ -64,7 +64,7 @@ func ReadCommands(r io.Reader, limit int) (Push, []byte, error) {
 		}
 		payload := buf[4:n]
 		if _, err := io.ReadFull(r, payload); err != nil {
-			return Push{}, raw.Bytes(), fmt.Errorf("%w: %v", errProtocol, err)
+			return Push{}, raw.Bytes(), fmt.Errorf("%w: %w", errProtocol, err)
 		}
 		raw.Write(payload)
 		line := strings.TrimSuffix(string(payload), "\n")

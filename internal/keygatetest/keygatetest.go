@@ -23,6 +23,7 @@ import (
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/internal/authz"
 	"github.com/keygate/keygate/internal/clock"
+	"github.com/keygate/keygate/internal/githttp"
 	"github.com/keygate/keygate/internal/instance"
 	"github.com/keygate/keygate/internal/server"
 	"github.com/keygate/keygate/internal/service"
@@ -77,7 +78,8 @@ func NewServerWith(t testing.TB, o Options) *Server {
 	s.Inst, s.Service = in, in.Service
 	runCtx, stop := context.WithCancel(ctx)
 	in.Service.Start(runCtx)
-	srv := server.New(server.Config{Service: in.Service, Logger: log, ExternalURL: "http://keygate.test", Revision: "test", Repositories: in.Repositories})
+	srv := server.New(server.Config{Service: in.Service, Logger: log, ExternalURL: "http://keygate.test", Revision: "test", Repositories: in.Repositories,
+		GitJobTokens: githttp.ServiceJobTokens{Service: in.Service}})
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() {
 		hs.Close()

@@ -1,11 +1,3 @@
-// Package repo keeps the projects' bare Git repositories on disk, one per project at
-// <root>/<namespace full path>/<project path>.git, and reads them with the real git
-// binary. The service creates, moves and removes repositories with their projects through
-// the Store interface; the Git smart-HTTP bridge runs git http-backend inside them.
-//
-// Git runs with its system and global configuration switched off (as Gitaly does), so a
-// server's ~/.gitconfig never changes what clients get; Keygate passes the settings it
-// wants on the command line or in the environment.
 package repo
 
 import (

@@ -182,11 +182,6 @@ func (s *Service) EnsureRepositories(ctx context.Context) error {
 	}
 }
 
-// HasRepository reports whether the project's repository is on disk.
-func (s *Service) HasRepository(p keygate.Project) bool {
-	return s.repos != nil && s.repos.Exists(p.FullPath())
-}
-
 // PushTarget describes the project's repository for judging a push or a branch's
 // protection (authz.DecidePush).
 func (s *Service) PushTarget(ctx context.Context, p keygate.Project) (authz.PushTarget, error) {
