@@ -109,15 +109,8 @@ func groupListInput(p *params) (service.GroupListInput, error) {
 	if in.MinAccessLevel, err = minAccess(p); err != nil {
 		return in, err
 	}
-	if s, _, err := p.str("search"); err != nil {
+	if in.Search, in.Visibility, err = searchAndVisibility(p); err != nil {
 		return in, err
-	} else {
-		in.Search = s
-	}
-	if v, err := p.oneOf("visibility", "private", "internal", "public"); err != nil {
-		return in, err
-	} else {
-		in.Visibility = keygate.Visibility(v)
 	}
 	if in.OrderBy, err = p.oneOf("order_by", "name", "path", "id", "similarity"); err != nil {
 		return in, err
@@ -233,6 +226,16 @@ func (a *API) listGroupProjects(w http.ResponseWriter, r *http.Request, c *call)
 
 // --- projects ---
 
+// searchAndVisibility reads the filters the group and project lists share.
+func searchAndVisibility(p *params) (string, keygate.Visibility, error) {
+	s, _, err := p.str("search")
+	if err != nil {
+		return "", "", err
+	}
+	v, err := p.oneOf("visibility", "private", "internal", "public")
+	return s, keygate.Visibility(v), err
+}
+
 func projectListInput(p *params) (service.ProjectListInput, error) {
 	var in service.ProjectListInput
 	var err error
@@ -248,15 +251,8 @@ func projectListInput(p *params) (service.ProjectListInput, error) {
 	if in.MinAccessLevel, err = minAccess(p); err != nil {
 		return in, err
 	}
-	if s, _, err := p.str("search"); err != nil {
+	if in.Search, in.Visibility, err = searchAndVisibility(p); err != nil {
 		return in, err
-	} else {
-		in.Search = s
-	}
-	if v, err := p.oneOf("visibility", "private", "internal", "public"); err != nil {
-		return in, err
-	} else {
-		in.Visibility = keygate.Visibility(v)
 	}
 	if in.OrderBy, err = p.oneOf("order_by", "id", "name", "path", "created_at", "updated_at", "last_activity_at", "similarity", "star_count"); err != nil {
 		return in, err
