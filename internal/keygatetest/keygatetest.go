@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -54,6 +55,9 @@ type Options struct {
 	// Ban replaces the failed-authentication throttling (tests that need loopback counted
 	// pass one without exemptions).
 	Ban *service.BanConfig
+	// Join makes this server a second node of another: same database and instance
+	// secret (the cluster contract of DESIGN §1), its own process state and cache.
+	Join *Server
 }
 
 // NewServer starts a server on SQLite.
@@ -63,13 +67,22 @@ func NewServer(t testing.TB) *Server { return NewServerWith(t, Options{}) }
 func NewServerWith(t testing.TB, o Options) *Server {
 	t.Helper()
 	s := &Server{Clock: clock.NewManual(Start), DataDir: t.TempDir(), logs: &syncBuffer{}}
-	if o.Postgres {
+	secretFile := ""
+	switch {
+	case o.Join != nil:
+		s.Clock = o.Join.Clock
+		s.DatabaseURL = o.Join.DatabaseURL
+		secretFile = filepath.Join(o.Join.DataDir, instance.SecretFileName)
+		if s.DatabaseURL == "" {
+			s.DataDir = o.Join.DataDir // SQLite: the nodes share the data dir
+		}
+	case o.Postgres:
 		s.DatabaseURL = PostgresURL(t)
 	}
 	log := slog.New(slog.NewJSONHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx := context.Background()
 	in, err := instance.Open(ctx, instance.Config{
-		DataDir: s.DataDir, DatabaseURL: s.DatabaseURL, Clock: s.Clock, Logger: log,
+		DataDir: s.DataDir, DatabaseURL: s.DatabaseURL, SecretFile: secretFile, Clock: s.Clock, Logger: log,
 		ExternalURL: "http://keygate.test", PasswordIterations: 1000, Ban: o.Ban,
 	})
 	if err != nil {
