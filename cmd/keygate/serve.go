@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -16,7 +17,8 @@ import (
 
 func newServeCmd(a *app) *cobra.Command {
 	var f instanceFlags
-	var addr, logLevel string
+	var addr, logLevel, tlsCert, tlsKey string
+	var shutdown time.Duration
 	var ban banFlags
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -39,14 +41,23 @@ func newServeCmd(a *app) *cobra.Command {
 				return err
 			}
 			f.ban = &banCfg
-			in, err := f.open(ctx, a, log, "http://"+l.Addr().String())
+			tlsCfg, err := loadTLS(tlsCert, tlsKey)
+			if err != nil {
+				l.Close()
+				return err
+			}
+			scheme := "http://"
+			if tlsCfg != nil {
+				scheme = "https://"
+			}
+			in, err := f.open(ctx, a, log, scheme+l.Addr().String())
 			if err != nil {
 				l.Close()
 				return err
 			}
 			in.Service.Start(ctx)
 			srv := server.New(server.Config{
-				Service: in.Service, Logger: log, ExternalURL: in.Config.ExternalURL, Revision: revision(),
+				Service: in.Service, Logger: log, ExternalURL: in.Config.ExternalURL, Revision: revision(), TLS: tlsCfg,
 				Repositories: in.Repositories, GitJobTokens: githttp.ServiceJobTokens{Service: in.Service},
 			})
 			store := "sqlite"
@@ -54,7 +65,7 @@ func newServeCmd(a *app) *cobra.Command {
 				store = "postgres"
 			}
 			log.Info("keygate listening", "addr", l.Addr().String(), "store", store, "data_dir", in.Config.DataDir, "external_url", in.Config.ExternalURL)
-			serveErr := srv.Serve(ctx, l, 10*time.Second)
+			serveErr := srv.Serve(ctx, l, shutdown)
 			closeErr := in.Close(context.WithoutCancel(ctx))
 			if serveErr != nil {
 				return serveErr
@@ -65,7 +76,33 @@ func newServeCmd(a *app) *cobra.Command {
 	f.register(cmd, a)
 	cmd.Flags().StringVar(&addr, "addr", a.envOr("KEYGATE_ADDR", instance.DefaultAddr), "listen address (KEYGATE_ADDR)")
 	ban.register(cmd, a)
+	cmd.Flags().StringVar(&tlsCert, "tls-cert", a.envOr("KEYGATE_TLS_CERT", ""), "PEM certificate: serve HTTPS directly, with HSTS (KEYGATE_TLS_CERT)")
+	cmd.Flags().StringVar(&tlsKey, "tls-key", a.envOr("KEYGATE_TLS_KEY", ""), "PEM private key for --tls-cert (KEYGATE_TLS_KEY)")
+	cmd.Flags().DurationVar(&shutdown, "shutdown-timeout", envDuration(a, "KEYGATE_SHUTDOWN_TIMEOUT", 10*time.Second), "how long SIGTERM waits for in-flight requests (KEYGATE_SHUTDOWN_TIMEOUT)")
 	cmd.Flags().IntVar(&f.cacheSize, "cache-size", envInt(a, "KEYGATE_CACHE_SIZE", 100_000), "verified tokens kept in memory (KEYGATE_CACHE_SIZE); each entry costs about 1 KB")
 	cmd.Flags().StringVar(&logLevel, "log-level", a.envOr("KEYGATE_LOG_LEVEL", "info"), "debug, info, warn or error (KEYGATE_LOG_LEVEL)")
 	return cmd
+}
+
+// loadTLS reads the certificate pair; both flags or neither.
+func loadTLS(cert, key string) (*tls.Config, error) {
+	switch {
+	case cert == "" && key == "":
+		return nil, nil
+	case cert == "" || key == "":
+		return nil, fmt.Errorf("--tls-cert and --tls-key go together")
+	}
+	pair, err := tls.LoadX509KeyPair(cert, key)
+	if err != nil {
+		return nil, fmt.Errorf("load TLS certificate: %w", err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// envDuration reads a duration variable, falling back to d.
+func envDuration(a *app, name string, d time.Duration) time.Duration {
+	if v, err := time.ParseDuration(a.getenv(name)); err == nil {
+		return v
+	}
+	return d
 }

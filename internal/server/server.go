@@ -6,6 +6,7 @@ package server
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"log/slog"
@@ -29,6 +30,8 @@ type Config struct {
 	Logger      *slog.Logger
 	ExternalURL string
 	Revision    string
+	// TLS, when set, makes Serve answer HTTPS itself and every response carry HSTS.
+	TLS *tls.Config
 	// Repositories enables Git over HTTP on them; nil serves no Git.
 	Repositories *repo.Disk
 	// GitJobTokens authenticates CI/CD job tokens over Git; nil recognises none.
@@ -41,6 +44,7 @@ type Server struct {
 	log     *slog.Logger
 	handler http.Handler
 	metrics *metrics
+	tls     *tls.Config
 }
 
 // New composes the handler tree.
@@ -77,6 +81,14 @@ func New(cfg Config) *Server {
 		}), mux)
 	}
 	s.handler = s.middleware(root)
+	s.tls = cfg.TLS
+	if cfg.TLS != nil {
+		inner := s.handler
+		s.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Strict-Transport-Security", "max-age=31536000")
+			inner.ServeHTTP(w, r)
+		})
+	}
 	return s
 }
 
@@ -106,6 +118,9 @@ func (s *Server) Serve(ctx context.Context, l net.Listener, grace time.Duration)
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	if s.tls != nil {
+		l = tls.NewListener(l, s.tls)
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(l) }()
