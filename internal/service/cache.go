@@ -45,6 +45,35 @@ func (c *tokenCache) sync(marker int64) {
 	c.mu.Unlock()
 }
 
+// ownWrite records a local commit that wrote marker seq and took away only the tokens
+// with these digests. If the cache was current just before (marker seq-1, or already at
+// seq), nothing else changed in between — markers grow by one per moving commit — so
+// evicting those tokens is enough; otherwise the cache empties as for any other change.
+// This keeps one revocation from emptying the cache of every other token.
+func (c *tokenCache) ownWrite(seq int64, digests ...[]byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if seq == 0 || !c.synced || (c.marker != seq-1 && c.marker != seq) {
+		clear(c.entries)
+		c.settings = nil
+		c.synced = false
+		return
+	}
+	for _, d := range digests {
+		var k secret.Digest
+		if len(d) != len(k) {
+			// Without the digest the entry cannot be found: be safe and empty it all.
+			clear(c.entries)
+			c.settings = nil
+			c.synced = false
+			return
+		}
+		copy(k[:], d)
+		delete(c.entries, k)
+	}
+	c.marker = seq
+}
+
 // invalidate empties the cache after a local write, before the marker is read again.
 func (c *tokenCache) invalidate() {
 	c.mu.Lock()

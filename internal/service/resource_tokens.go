@@ -301,7 +301,7 @@ func (s *Service) RevokeResourceToken(ctx context.Context, sub authz.Subject, sr
 		}
 		return invalid("", "%s cannot delete %s", name, bot.Name)
 	}
-	return s.revoke(ctx, t.ID)
+	return s.revoke(ctx, t)
 }
 
 // RevokeResourceTokenSelf revokes the calling bot token of this source (Keygate offers
@@ -313,7 +313,7 @@ func (s *Service) RevokeResourceTokenSelf(ctx context.Context, p Principal, src 
 	if p.User.BotSourceType != src.Type || p.User.BotSourceID != src.ID {
 		return ErrResourceTokenNotVisible
 	}
-	return s.revoke(ctx, p.Token.ID)
+	return s.revoke(ctx, p.Token)
 }
 
 // PurgeInactiveBots deletes the bots of project and group tokens whose every token went

@@ -237,7 +237,7 @@ func (s *Service) rotate(ctx context.Context, old keygate.Token, expiresAt *keyg
 		PreviousID: old.ID,
 	}
 	var sec secret.Token
-	err = s.store.InTx(ctx, func(tx store.Tx) error {
+	seq, err := s.store.InTxMarker(ctx, func(tx store.Tx) error {
 		ok, err := tx.RevokeToken(ctx, old.ID, now)
 		if err != nil {
 			return err
@@ -248,7 +248,7 @@ func (s *Service) rotate(ctx context.Context, old keygate.Token, expiresAt *keyg
 		sec, err = s.insertToken(ctx, tx, st, &next)
 		return err
 	})
-	s.cache.invalidate()
+	s.cache.ownWrite(seq, old.Digest)
 	if err != nil {
 		return Issued{}, internal("rotate token", err)
 	}
@@ -268,21 +268,22 @@ func (s *Service) Revoke(ctx context.Context, actor authz.Subject, id int64) err
 	if !authz.CanManageTokensOf(actor, t.UserID) {
 		return invalid("token", "Not permitted to revoke")
 	}
-	return s.revoke(ctx, t.ID)
+	return s.revoke(ctx, t)
 }
 
 // RevokeSelf revokes the token the principal authenticated with.
 func (s *Service) RevokeSelf(ctx context.Context, p Principal) error {
-	return s.revoke(ctx, p.Token.ID)
+	return s.revoke(ctx, p.Token)
 }
 
-func (s *Service) revoke(ctx context.Context, id int64) error {
+// revoke revokes one token, evicting only it from the cache when nothing else changed.
+func (s *Service) revoke(ctx context.Context, t keygate.Token) error {
 	now := s.clock.Now()
-	err := s.store.InTx(ctx, func(tx store.Tx) error {
-		_, err := tx.RevokeToken(ctx, id, now)
+	seq, err := s.store.InTxMarker(ctx, func(tx store.Tx) error {
+		_, err := tx.RevokeToken(ctx, t.ID, now)
 		return err
 	})
-	s.cache.invalidate()
+	s.cache.ownWrite(seq, t.Digest)
 	if err != nil {
 		return internal("revoke token", err)
 	}

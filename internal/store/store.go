@@ -26,6 +26,10 @@ type Store interface {
 	// InTx runs fn in one transaction, committing when fn returns nil. Backends retry
 	// serialization failures a bounded number of times, so fn must be safe to re-run.
 	InTx(ctx context.Context, fn func(Tx) error) error
+	// InTxMarker is InTx that also reports the Marker value its commit wrote (0 when the
+	// transaction moved no Marker). Marker values grow by one per moving commit, so a
+	// caller whose cache was current at N-1 knows that N is its own change alone.
+	InTxMarker(ctx context.Context, fn func(Tx) error) (int64, error)
 	// Marker returns a number that changes whenever any process committed a write that can
 	// take access away (revocation, user state, settings). Callers compare it before
 	// trusting a cache; it must be cheap enough to call on every request.

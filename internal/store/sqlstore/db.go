@@ -76,20 +76,30 @@ func (db *DB) InTx(ctx context.Context, fn func(store.Tx) error) error {
 	return db.inTx(ctx, func(t *txn) error { return fn(t) })
 }
 
+// InTxMarker is InTx reporting the Marker value the commit wrote (0: none).
+func (db *DB) InTxMarker(ctx context.Context, fn func(store.Tx) error) (int64, error) {
+	return db.inTxSeq(ctx, func(t *txn) error { return fn(t) })
+}
+
 func (db *DB) inTx(ctx context.Context, fn func(*txn) error) error {
+	_, err := db.inTxSeq(ctx, fn)
+	return err
+}
+
+func (db *DB) inTxSeq(ctx context.Context, fn func(*txn) error) (int64, error) {
 	for attempt := 1; ; attempt++ {
 		seq, err := db.once(ctx, fn)
 		if err == nil {
 			if seq != 0 && db.committed != nil {
 				db.committed(seq)
 			}
-			return nil
+			return seq, nil
 		}
 		if attempt >= db.attempts || !db.d.Retryable(err) || ctx.Err() != nil {
-			return err
+			return 0, err
 		}
 		if err := backoff(ctx, attempt); err != nil {
-			return err
+			return 0, err
 		}
 	}
 }
