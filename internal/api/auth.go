@@ -37,6 +37,11 @@ type tokenIDSetter interface{ SetTokenID(int64) }
 // (spec §6.3): access_tokens/<digits or self>/rotate.
 var rotatePathRE = regexp.MustCompile(`access_tokens/(\d+|self)/rotate$`)
 
+// isRotatePath keeps the regexp off the hot path: only rotate URLs reach it.
+func isRotatePath(path string) bool {
+	return strings.HasSuffix(path, "/rotate") && rotatePathRE.MatchString(path)
+}
+
 func (a *API) wrap(rt Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
@@ -46,8 +51,10 @@ func (a *API) wrap(rt Route) http.Handler {
 			return
 		}
 		c := &call{p: p}
-		if raw := jobCredential(r, p); raw != "" && rt.Rule.JobToken {
-			jp, err := a.svc.AuthenticateJob(r.Context(), raw, clientIP(r))
+		raw := credential(r, p)
+		job := jobCredential(r, p, raw)
+		if job != "" && rt.Rule.JobToken {
+			jp, err := a.svc.AuthenticateJob(r.Context(), job, clientIP(r))
 			if err != nil {
 				a.observe(authResult(err))
 				a.writeError(w, r, err)
@@ -55,14 +62,14 @@ func (a *API) wrap(rt Route) http.Handler {
 			}
 			a.observe("success")
 			c.job, c.subject = &jp, jp.Subject()
-		} else if raw != "" {
+		} else if job != "" {
 			// A job token where none is accepted is not recognised (spec §5.1).
 			a.observe("invalid")
 			a.writeError(w, r, unauthorized())
 			return
-		} else if raw := credential(r, p); raw != "" {
+		} else if raw != "" {
 			pr, err := a.svc.Authenticate(r.Context(), service.Credential{
-				Token: raw, IP: clientIP(r), RotatePath: rotatePathRE.MatchString(r.URL.Path),
+				Token: raw, IP: clientIP(r), RotatePath: isRotatePath(r.URL.Path),
 			})
 			if err != nil {
 				a.observe(authResult(err))
@@ -152,7 +159,8 @@ func credential(r *http.Request, p *params) string {
 
 // jobCredential finds a CI/CD job token: the JOB-TOKEN header, the job_token or token
 // parameter, or a glcbt- value where an access token would be (spec §5.1).
-func jobCredential(r *http.Request, p *params) string {
+// raw is the request's access-token credential (credential), already read.
+func jobCredential(r *http.Request, p *params, raw string) string {
 	if s := strings.TrimSpace(r.Header.Get("Job-Token")); s != "" {
 		return s
 	}
@@ -161,8 +169,8 @@ func jobCredential(r *http.Request, p *params) string {
 			return s
 		}
 	}
-	if s := credential(r, p); strings.HasPrefix(s, secret.PrefixJob) {
-		return s
+	if strings.HasPrefix(raw, secret.PrefixJob) {
+		return raw
 	}
 	return ""
 }
