@@ -118,23 +118,85 @@ func TestAdminOnFreshDataDir(t *testing.T) {
 // TestServeBinary builds the real binary (with the test clock), runs `keygate serve`, and
 // uses `keygate admin` against the same data dir while it runs.
 func TestServeBinary(t *testing.T) {
+	onBothStores(t, serveBinary)
+}
+
+// onBothStores builds the binary once and runs fn on SQLite and on PostgreSQL (an empty
+// dbURL is SQLite; the PostgreSQL run skips without KEYGATE_TEST_DATABASE_URL).
+func onBothStores(t *testing.T, fn func(t *testing.T, bin, dbURL string)) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	bin := filepath.Join(t.TempDir(), "keygate")
-	build := exec.Command("go", "build", "-tags", "testclock", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t)
 	for _, backend := range []string{"sqlite", "postgres"} {
 		t.Run(backend, func(t *testing.T) {
 			dbURL := ""
 			if backend == "postgres" {
 				dbURL = keygatetest.PostgresURL(t)
 			}
-			serveBinary(t, bin, dbURL)
+			fn(t, bin, dbURL)
 		})
 	}
+}
+
+// buildBinary builds keygate with the test clock into a temporary directory.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "keygate")
+	build := exec.Command("go", "build", "-tags", "testclock", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// startBinary runs `keygate serve` with env until it logs that it listens. The server is
+// stopped with SIGINT at cleanup unless the test already ended it; exited is closed when
+// the process is gone.
+func startBinary(t *testing.T, bin string, env []string) (srv *exec.Cmd, logs *syncBuf, exited <-chan struct{}) {
+	t.Helper()
+	logs = &syncBuf{}
+	srv = exec.Command(bin, "serve")
+	srv.Env = env
+	stderr, err := srv.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ready := make(chan struct{})
+	gone := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		signalled := false
+		for sc.Scan() {
+			logs.Write(append(sc.Bytes(), '\n'))
+			if !signalled && strings.Contains(sc.Text(), "keygate listening") {
+				close(ready)
+				signalled = true
+			}
+		}
+		_ = srv.Wait()
+		close(gone)
+	}()
+	select {
+	case <-ready:
+	case <-gone:
+		t.Fatalf("server exited before listening; log:\n%s", logs.String())
+	case <-time.After(60 * time.Second):
+		t.Fatalf("server did not start; log:\n%s", logs.String())
+	}
+	t.Cleanup(func() {
+		_ = srv.Process.Signal(os.Interrupt)
+		select {
+		case <-gone:
+		case <-time.After(10 * time.Second):
+			_ = srv.Process.Kill()
+			t.Error("server did not stop on SIGINT")
+		}
+	})
+	return srv, logs, gone
 }
 
 func freePort(t *testing.T) string {
@@ -157,44 +219,7 @@ func serveBinary(t *testing.T, bin, dbURL string) {
 	env := append(os.Environ(), "KEYGATE_DATA_DIR="+filepath.Join(dir, "data"), "KEYGATE_ADDR="+addr,
 		"KEYGATE_DATABASE_URL="+dbURL, "KEYGATE_TEST_CLOCK_FILE="+clockFile, "KEYGATE_PASSWORD_ITERATIONS=1000",
 		"KEYGATE_EXTERNAL_URL=http://gitlab.test:8080/")
-	logs := &syncBuf{}
-	srv := exec.Command(bin, "serve")
-	srv.Env = env
-	stderr, err := srv.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		signalled := false
-		for sc.Scan() {
-			logs.Write(append(sc.Bytes(), '\n'))
-			if !signalled && strings.Contains(sc.Text(), "keygate listening") {
-				close(ready)
-				signalled = true
-			}
-		}
-	}()
-	select {
-	case <-ready:
-	case <-time.After(60 * time.Second):
-		t.Fatalf("server did not start; log:\n%s", logs.String())
-	}
-	t.Cleanup(func() {
-		_ = srv.Process.Signal(os.Interrupt)
-		done := make(chan error, 1)
-		go func() { done <- srv.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = srv.Process.Kill()
-			t.Error("server did not stop on SIGINT")
-		}
-	})
+	_, logs, _ := startBinary(t, bin, env)
 	base := "http://" + addr
 	for _, p := range []string{"/-/health", "/-/readiness", "/-/metrics"} {
 		resp, err := http.Get(base + p)

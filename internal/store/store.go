@@ -42,10 +42,21 @@ type Store interface {
 	// paths, in one transaction: Count is added, LastAt kept as the latest. Lines naming
 	// a project that no longer exists are skipped. It does not move the Marker.
 	RecordJobTokenAuths(ctx context.Context, entries []keygate.JobTokenAuth) error
+	// Fsck checks the invariants every write keeps (no orphan bot, no half-rotated or
+	// forked rotation chain, no membership of a missing source) and lists the rows that
+	// break one; empty means healthy. It writes nothing.
+	Fsck(ctx context.Context) ([]Problem, error)
 	// Ping reports whether the database answers.
 	Ping(ctx context.Context) error
 	// Close releases the database.
 	Close() error
+}
+
+// Problem is one row that breaks an invariant Fsck checks.
+type Problem struct {
+	Check  string // the invariant, in words
+	ID     int64  // the offending row's ID (user, token or membership, per Check)
+	Detail string // a name or count that helps find it
 }
 
 // Reader holds the queries available both on a Store and inside a Tx.

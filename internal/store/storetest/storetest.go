@@ -88,6 +88,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"AllowedProjects", testAllowedProjects},
 		{"AllowedGroups", testAllowedGroups},
 		{"JobCascade", testJobCascade},
+		{"Fsck", testFsck},
 		{"JobTokenAuthLog", testJobTokenAuthLog},
 		{"RecordJobTokenAuthsConcurrent", testRecordJobTokenAuthsConcurrent},
 		{"JobMarker", testJobMarker},
