@@ -69,6 +69,18 @@ func validationError(field, msg string) *apiError {
 	return &apiError{status: 400, body: map[string]any{"message": map[string][]string{field: {msg}}}}
 }
 
+// unavailable answers while the store does not: GitLab's 503 shape, with a hint when to
+// come back.
+func unavailable() *apiError {
+	e := message(503, "503 Service Unavailable")
+	e.header = map[string]string{"Retry-After": retryAfterOutage}
+	return e
+}
+
+// retryAfterOutage is the Retry-After of a 503: a few seconds, the time a database
+// failover or restart usually takes.
+const retryAfterOutage = "5"
+
 func unknownRoute() *apiError {
 	return &apiError{status: 404, body: map[string]any{"error": "404 Not Found"}}
 }
@@ -179,6 +191,11 @@ func toAPIError(err error) *apiError {
 // writeError renders err. A 500's cause is logged under the request ID and never shown.
 func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	e := toAPIError(err)
+	if e.status == 500 && a.svc.StoreDown(r.Context(), err) {
+		// The database is gone, not Keygate broken: say so, and that retrying will work.
+		a.log.Warn("store unavailable", "request_id", w.Header().Get("X-Request-Id"), "method", r.Method, "path", r.URL.Path, "err", err)
+		e = unavailable()
+	}
 	explain(r, e)
 	for k, v := range e.header {
 		w.Header().Set(k, v)

@@ -82,6 +82,11 @@ func toGitError(err error) *gitError {
 // of an info/refs answer as "remote: …"). A 500's cause is logged, never shown.
 func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	e := toGitError(err)
+	if e.status == 500 && h.svc.StoreDown(r.Context(), err) {
+		h.log.Warn("store unavailable", "request_id", w.Header().Get("X-Request-Id"), "method", r.Method, "path", r.URL.Path, "err", err)
+		e = &gitError{status: 503, body: "503 Service Unavailable"}
+		w.Header().Set("Retry-After", "5")
+	}
 	body := e.body
 	hd := w.Header()
 	hd.Set("Content-Type", "text/plain; charset=utf-8")

@@ -58,6 +58,9 @@ type Options struct {
 	// Join makes this server a second node of another: same database and instance
 	// secret (the cluster contract of DESIGN §1), its own process state and cache.
 	Join *Server
+	// DatabaseURL, when set, is the PostgreSQL URL to use (a test's proxy in front of a
+	// schema from PostgresURL).
+	DatabaseURL string
 }
 
 // NewServer starts a server on SQLite.
@@ -76,6 +79,8 @@ func NewServerWith(t testing.TB, o Options) *Server {
 		if s.DatabaseURL == "" {
 			s.DataDir = o.Join.DataDir // SQLite: the nodes share the data dir
 		}
+	case o.DatabaseURL != "":
+		s.DatabaseURL = o.DatabaseURL
 	case o.Postgres:
 		s.DatabaseURL = PostgresURL(t)
 	}

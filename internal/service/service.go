@@ -170,3 +170,18 @@ func invalid(field, format string, args ...any) error {
 func forbidden(reason string) error {
 	return &keygate.Error{Code: keygate.CodeForbidden, Message: reason}
 }
+
+// storeDownTimeout bounds StoreDown's ping: an outage must fail requests fast.
+const storeDownTimeout = time.Second
+
+// StoreDown reports whether err came from a lost database connection, or the store fails
+// to answer a ping now. Error paths call it to tell a database outage (503, retry later)
+// from a bug (500); the hot path never does.
+func (s *Service) StoreDown(ctx context.Context, err error) bool {
+	if s.store.ConnectionLost(err) {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeDownTimeout)
+	defer cancel()
+	return s.store.Ping(ctx) != nil
+}

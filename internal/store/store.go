@@ -48,6 +48,9 @@ type Store interface {
 	Fsck(ctx context.Context) ([]Problem, error)
 	// Ping reports whether the database answers.
 	Ping(ctx context.Context) error
+	// ConnectionLost reports whether err, returned by this store, means the database
+	// could not be reached or a connection broke, rather than an answer from it.
+	ConnectionLost(err error) bool
 	// Close releases the database.
 	Close() error
 }

@@ -6,7 +6,10 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"database/sql/driver"
+	"io"
 	"io/fs"
+	"net"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -50,6 +53,8 @@ const (
 	// heartbeatTimeout bounds that re-read; a connection that cannot answer in time is
 	// treated as dead and Marker falls back to direct reads.
 	heartbeatTimeout = 2 * time.Second
+	// connectTimeout is the dial bound when the URL sets no connect_timeout.
+	connectTimeout = 3 * time.Second
 	// maxReconnectWait caps the listener's reconnect backoff.
 	maxReconnectWait = 5 * time.Second
 )
@@ -85,6 +90,11 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	if err != nil {
 		// pgx's message may quote the URL, password included: keep only the kind.
 		return nil, errors.New("postgres: cannot parse the database URL")
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		// Without connect_timeout a dial to a vanished host waits for the kernel's TCP
+		// timeout; requests must fail fast (503) instead.
+		cfg.ConnConfig.ConnectTimeout = connectTimeout
 	}
 	ms, err := migrations()
 	if err != nil {
@@ -241,6 +251,21 @@ func (s *Store) Ping(ctx context.Context) error {
 		return fmt.Errorf("postgres: ping: %w", err)
 	}
 	return nil
+}
+
+// ConnectionLost: anything but an answer from the server (a PgError) that came from the
+// network or pgx's connection handling: a refused or timed-out dial, a connection closed
+// under a query, an unexpected EOF.
+func (s *Store) ConnectionLost(err error) bool {
+	var pe *pgconn.PgError
+	if err == nil || errors.As(err, &pe) {
+		return false
+	}
+	var ne net.Error
+	var ce *pgconn.ConnectError
+	return errors.As(err, &ne) || errors.As(err, &ce) || errors.Is(err, io.EOF) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, driver.ErrBadConn) ||
+		errors.Is(err, net.ErrClosed) || pgconn.SafeToRetry(err) || pgconn.Timeout(err)
 }
 
 // Close stops the listener and closes the pool. Later calls return the first's result.

@@ -252,6 +252,13 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
+// ConnectionLost: the file stayed locked by another process past busy_timeout, a
+// temporary state a retry outlives. Other SQLite errors are answers (or bugs).
+func (s *Store) ConnectionLost(err error) bool {
+	var e *sqlite.Error
+	return errors.As(err, &e) && (e.Code()&0xff == sqlite3.SQLITE_BUSY || e.Code()&0xff == sqlite3.SQLITE_LOCKED)
+}
+
 // Close closes every connection. The last connection to close checkpoints the WAL.
 func (s *Store) Close() error {
 	s.mu.Lock()
