@@ -107,7 +107,7 @@ func (s *Service) verify(ctx context.Context, m int64, raw string) (Principal, e
 	if reason := e.user.APIBlockReason(s.externalURL); reason != "" {
 		return Principal{}, forbidden(reason)
 	}
-	return Principal{User: e.user, Token: e.token, Type: e.token.TypeFor(e.user), AdminMode: settings.AdminMode}, nil
+	return Principal{User: *e.user, Token: e.token, Type: e.token.TypeFor(*e.user), AdminMode: settings.AdminMode}, nil
 }
 
 // lookup finds a token and its owner by digest, through the cache.
@@ -130,9 +130,7 @@ func (s *Service) lookup(ctx context.Context, m int64, d secret.Digest) (*cacheE
 	if err != nil {
 		return nil, internal("load token owner", err)
 	}
-	e := &cacheEntry{token: t, user: u}
-	s.cache.put(m, d, e)
-	return e, nil
+	return s.cache.put(m, d, t, u), nil
 }
 
 // revokeFamily answers a reuse of a rotated-away token: every still-active successor is

@@ -16,16 +16,26 @@ type tokenCache struct {
 	synced   bool
 	max      int
 	entries  map[secret.Digest]*cacheEntry
+	// users holds one copy of each cached token's owner, shared by all of the owner's
+	// entries: the owner is most of an entry's size, and owners have several tokens.
+	users    map[int64]*keygate.User
 	settings *keygate.Settings
 }
 
 type cacheEntry struct {
 	token keygate.Token
-	user  keygate.User
+	user  *keygate.User // shared: never modified
 }
 
 func newTokenCache(max int) *tokenCache {
-	return &tokenCache{max: max, entries: make(map[secret.Digest]*cacheEntry)}
+	return &tokenCache{max: max, entries: make(map[secret.Digest]*cacheEntry), users: make(map[int64]*keygate.User)}
+}
+
+// reset forgets everything; the caller holds mu.
+func (c *tokenCache) reset() {
+	clear(c.entries)
+	clear(c.users)
+	c.settings = nil
 }
 
 // sync empties the cache if marker differs from the one it was filled under.
@@ -38,8 +48,7 @@ func (c *tokenCache) sync(marker int64) {
 	}
 	c.mu.Lock()
 	if !c.synced || c.marker != marker {
-		clear(c.entries)
-		c.settings = nil
+		c.reset()
 		c.marker, c.synced = marker, true
 	}
 	c.mu.Unlock()
@@ -54,8 +63,7 @@ func (c *tokenCache) ownWrite(seq int64, digests ...[]byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if seq == 0 || !c.synced || (c.marker != seq-1 && c.marker != seq) {
-		clear(c.entries)
-		c.settings = nil
+		c.reset()
 		c.synced = false
 		return
 	}
@@ -63,8 +71,7 @@ func (c *tokenCache) ownWrite(seq int64, digests ...[]byte) {
 		var k secret.Digest
 		if len(d) != len(k) {
 			// Without the digest the entry cannot be found: be safe and empty it all.
-			clear(c.entries)
-			c.settings = nil
+			c.reset()
 			c.synced = false
 			return
 		}
@@ -77,8 +84,7 @@ func (c *tokenCache) ownWrite(seq int64, digests ...[]byte) {
 // invalidate empties the cache after a local write, before the marker is read again.
 func (c *tokenCache) invalidate() {
 	c.mu.Lock()
-	clear(c.entries)
-	c.settings = nil
+	c.reset()
 	c.synced = false
 	c.mu.Unlock()
 }
@@ -91,12 +97,25 @@ func (c *tokenCache) get(d secret.Digest) (*cacheEntry, bool) {
 	return e, ok
 }
 
-// put stores an entry loaded under marker; an entry loaded before a change is dropped.
-func (c *tokenCache) put(marker int64, d secret.Digest, e *cacheEntry) {
+// put stores a token and its owner loaded under marker and returns the entry; a pair
+// loaded before a change is not stored. Under one marker every load of a user gives the
+// same row (a change to it moves the marker), so an owner already cached is reused.
+func (c *tokenCache) put(marker int64, d secret.Digest, t keygate.Token, u keygate.User) *cacheEntry {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.synced || c.marker != marker {
-		return
+		return &cacheEntry{token: t, user: &u}
+	}
+	owner, ok := c.users[u.ID]
+	if !ok {
+		if len(c.users) >= c.max {
+			for k := range c.users { // entries keep their pointer; only sharing is lost
+				delete(c.users, k)
+				break
+			}
+		}
+		owner = &u
+		c.users[u.ID] = owner
 	}
 	if len(c.entries) >= c.max {
 		for k := range c.entries { // map order is random: evicts an arbitrary entry
@@ -104,7 +123,9 @@ func (c *tokenCache) put(marker int64, d secret.Digest, e *cacheEntry) {
 			break
 		}
 	}
+	e := &cacheEntry{token: t, user: owner}
 	c.entries[d] = e
+	return e
 }
 
 func (c *tokenCache) getSettings() (keygate.Settings, bool) {
