@@ -119,12 +119,7 @@ func newLoadtestCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if format == "json" {
-				err = rep.WriteJSON(a.stdout)
-			} else {
-				err = rep.WriteText(a.stdout)
-			}
-			if err != nil {
+			if err := writeReport(a.stdout, format, rep); err != nil {
 				return err
 			}
 			if n := rep.Errors(); n > 0 {
@@ -134,6 +129,7 @@ func newLoadtestCmd(a *app) *cobra.Command {
 		},
 	}
 	f.register(cmd, a)
+	cmd.AddCommand(newLoadtestRevocationCmd(a))
 	fl := cmd.Flags()
 	fl.StringVar(&rawURL, "url", "http://"+defaultLoadAddr, "Keygate's base URL (loopback only)")
 	fl.StringVar(&tokensFile, "tokens-file", "", "file of tokens, one per line")
@@ -148,6 +144,17 @@ func newLoadtestCmd(a *app) *cobra.Command {
 	fl.BoolVar(&bare, "bare", true, "also drive the bare handler and report the ratio")
 	fl.StringVar(&format, "format", "text", "output format: text or json")
 	return cmd
+}
+
+// writeReport writes a load report in the --format asked for.
+func writeReport(w io.Writer, format string, rep interface {
+	WriteJSON(io.Writer) error
+	WriteText(io.Writer) error
+}) error {
+	if format == "json" {
+		return rep.WriteJSON(w)
+	}
+	return rep.WriteText(w)
 }
 
 // parseWeights reads "verify,create,revoke" shares.

@@ -245,3 +245,42 @@ func srvAdmin() authz.Subject { return authz.SystemSubject() }
 
 // storeActive selects every active token (no page limit).
 func storeActive() store.TokenFilter { return store.TokenFilter{State: "active"} }
+
+// TestLoadtestRevocation: two nodes on one database; the command revokes through one and
+// measures the other's refusal (SQLite here: the very next request; PostgreSQL when the
+// test database is configured).
+func TestLoadtestRevocation(t *testing.T) {
+	for _, pg := range []bool{false, true} {
+		t.Run(map[bool]string{false: "sqlite", true: "postgres"}[pg], func(t *testing.T) {
+			a := keygatetest.NewServerWith(t, keygatetest.Options{Postgres: pg})
+			b := keygatetest.NewServerWith(t, keygatetest.Options{Join: a})
+			tokens := make([]string, 30)
+			for i := range tokens {
+				tokens[i] = a.Token(t, 1, "rev", keygate.ScopeAPI)
+			}
+			out, errOut, err := runCLI(t, testEnv, "", "loadtest", "revocation", "--via", a.URL, "--url", b.URL,
+				"--tokens-file", writeTokens(t, tokens), "--format", "json")
+			if err != nil {
+				t.Fatalf("loadtest revocation: %v\n%s", err, errOut)
+			}
+			var rep loadtest.RevocationReport
+			if err := json.Unmarshal([]byte(out), &rep); err != nil {
+				t.Fatalf("stdout: %v\n%s", err, out)
+			}
+			if rep.Revocations != 30 || rep.Missed != 0 || !rep.Meets || rep.Requests < 30 {
+				t.Fatalf("report = %+v", rep)
+			}
+			if !pg && rep.Requests != 30 {
+				t.Errorf("SQLite: %d checks for 30 revocations, want the very next request to refuse", rep.Requests)
+			}
+			// Spent tokens are refused up front: the command says so and fails.
+			if _, _, err := runCLI(t, testEnv, "", "loadtest", "revocation", "--via", a.URL, "--url", b.URL,
+				"--tokens-file", writeTokens(t, tokens[:1])); err == nil {
+				t.Error("revocation with a revoked token succeeded")
+			}
+		})
+	}
+	if _, _, err := runCLI(t, testEnv, "", "loadtest", "revocation", "--via", "http://10.0.0.1", "--tokens-file", "x"); err == nil {
+		t.Error("a non-loopback --via was accepted")
+	}
+}

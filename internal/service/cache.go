@@ -11,11 +11,11 @@ import (
 // whenever the store's change marker moves (a revocation, a user change or a settings
 // change anywhere), so it can never make a revoked token work. It holds no plaintext.
 type tokenCache struct {
-	mu       sync.RWMutex
-	marker   int64
-	synced   bool
-	max      int
-	entries  map[secret.Digest]*cacheEntry
+	mu      sync.RWMutex
+	marker  int64
+	synced  bool
+	max     int
+	entries map[secret.Digest]*cacheEntry
 	// users holds one copy of each cached token's owner, shared by all of the owner's
 	// entries: the owner is most of an entry's size, and owners have several tokens.
 	users    map[int64]*keygate.User
