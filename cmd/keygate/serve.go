@@ -29,7 +29,9 @@ func newServeCmd(a *app) *cobra.Command {
 			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
 				return fmt.Errorf("--log-level: %w", err)
 			}
-			log := newLogger(a.stderr, level)
+			lw := newLogWriter(a.stderr)
+			defer lw.Close()
+			log := newLogger(lw, level)
 			ctx := cmd.Context()
 			l, err := net.Listen("tcp", addr)
 			if err != nil {
