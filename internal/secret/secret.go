@@ -235,5 +235,9 @@ func NewKey() ([]byte, error) {
 	return k, nil
 }
 
+// Wrap holds a token read from a user (stdin, a token file) without checking its shape:
+// client commands carry other servers' tokens, whose format Keygate does not define.
+func Wrap(s string) Token { return Token{s} }
+
 // ForTest wraps a string as a Token without checks; tests use it to present garbage.
 func ForTest(s string) Token { return Token{s} }
