@@ -105,14 +105,14 @@ type Report struct {
 func (r *Report) add(c Check) { r.Checks = append(r.Checks, c) }
 
 // Run diagnoses. It never returns an error: what could not be checked is an Error check.
-func Run(ctx context.Context, cfg Config) Report {
+func Run(ctx context.Context, cfg Config) (rep Report) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
 	if cfg.MinRole == 0 {
 		cfg.MinRole = 20
 	}
-	rep := Report{URL: cfg.URL}
+	rep = Report{URL: cfg.URL}
 	defer rep.finish()
 	c, err := remote.New(cfg.URL, cfg.Token, cfg.HTTP)
 	if err != nil {
@@ -134,8 +134,8 @@ func Run(ctx context.Context, cfg Config) Report {
 		}
 		return rep
 	}
-	p, ok := rep.project(ctx, c, cfg, tok)
-	if ok && cfg.Git {
+	p, gitOK := rep.project(ctx, c, cfg, tok)
+	if gitOK && cfg.Git {
 		rep.git(ctx, c, cfg, p, tok)
 	} else if cfg.Git {
 		rep.add(Check{Name: "git", Status: Skip, Message: "skipped: the project check failed"})
@@ -175,7 +175,7 @@ func (r *Report) reach(ctx context.Context, c *remote.Client) bool {
 	if e, ok := remote.AsError(err); ok && (e.Status == 404 || e.Status >= 500) {
 		r.add(Check{Name: "reachability", Status: Error, Finding: FindingNotGitLab,
 			Message: fmt.Sprintf("%s answered %d on /api/v4/version", c.InstanceURL(), e.Status),
-			Fix: "pass the instance's base URL (not a project or API path); the server must serve GitLab's API v4"})
+			Fix:     "pass the instance's base URL (not a project or API path); the server must serve GitLab's API v4"})
 		return false
 	}
 	if err != nil && !isAPIError(err) {
@@ -289,7 +289,8 @@ func RoleName(l int) string {
 	return fmt.Sprintf("level %d", l)
 }
 
-// project checks the project is visible and the role on it.
+// project checks the project is visible and the role on it. It reports whether the Git
+// check can still run (it can when only the API scope is missing: Git has its own).
 func (r *Report) project(ctx context.Context, c *remote.Client, cfg Config, tok remote.Token) (remote.Project, bool) {
 	p, err := c.Project(ctx, cfg.Project)
 	if e, ok := remote.AsError(err); ok {
@@ -298,6 +299,8 @@ func (r *Report) project(ctx context.Context, c *remote.Client, cfg Config, tok 
 			r.add(Check{Name: "project", Status: Fail, Finding: FindingMissingScope, Message: "the token may not read projects",
 				Cause: "403 insufficient_scope: 403 means a missing scope or role; reading a project needs read_api or api",
 				Fix:   "add the read_api scope (api to write): create a token with it"})
+			p.PathWithNamespace = cfg.Project
+			return p, !isNumeric(cfg.Project)
 		case e.Status == 404:
 			r.add(Check{Name: "project", Status: Fail, Finding: FindingHiddenProject, Message: "project " + cfg.Project + " not found",
 				Cause: "404: 404 means no access or a wrong path: GitLab hides projects you cannot see",
@@ -341,6 +344,15 @@ func (r *Report) project(ctx context.Context, c *remote.Client, cfg Config, tok 
 		Cause:   "403 means a missing scope or role: calls that need " + RoleName(cfg.MinRole) + " will answer 403 (pushes: Developer; settings and tokens: Maintainer)",
 		Fix:     fmt.Sprintf("ask a Maintainer or Owner of %s to give %s the %s role", p.PathWithNamespace, r.who(), RoleName(cfg.MinRole))})
 	return p, true
+}
+
+func isNumeric(s string) bool {
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 func (r *Report) who() string {
@@ -392,7 +404,7 @@ func gitFailure(repo, stderr string, tok remote.Token) Check {
 	prompted := strings.Contains(stderr, "could not read Username") || strings.Contains(stderr, "terminal prompts disabled") ||
 		strings.Contains(stderr, "Authentication failed")
 	c := Check{Name: "git", Status: Fail, Finding: FindingGitRefused, Message: "git ls-remote " + repo + " refused: " + msg}
-	scoped := tok.HasScope("read_repository") || tok.HasScope("write_repository") || tok.HasScope("api")
+	scoped := tok.HasScope("read_repository") || tok.HasScope("write_repository") || tok.HasScope("api") || tok.HasScope("read_api")
 	switch {
 	case prompted || status == "401":
 		c.Cause = "git asked for a password again: the server refused the token over Git (401: expired, invalid, or without a Git scope)"
