@@ -5,6 +5,8 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -163,6 +165,12 @@ func TestIdempotencyDenials(t *testing.T) {
 		t.Fatalf("token b after the refused reuse of a key = %d %s, want 200 (unchanged)", st, body)
 	}
 	next := tokenOf(t, first)
+	// At rest the stored answer is sealed: the successor's plaintext is in no database file.
+	for _, name := range []string{"keygate.db", "keygate.db-wal"} {
+		if b, err := os.ReadFile(filepath.Join(srv.DataDir, name)); err == nil && bytes.Contains(b, []byte(next)) {
+			t.Fatalf("%s holds the successor's plaintext", name)
+		}
+	}
 
 	// The window closes after 24 hours on the service clock: the record is erased and a
 	// retry is then an ordinary presentation of a rotated-away token: a reuse.
