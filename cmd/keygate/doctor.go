@@ -37,10 +37,10 @@ func clientToken(a *app, file string) (secret.Token, error) {
 var roleLevels = map[string]int{"guest": 10, "planner": 15, "reporter": 20, "developer": 30, "maintainer": 40, "owner": 50}
 
 func newDoctorCmd(a *app) *cobra.Command {
-	var url, project, tokenFile, format, minRole string
+	var url, project, tokenFile, format, minRole, registry string
 	var git bool
 	cmd := &cobra.Command{
-		Use:   "doctor --url URL [--project PATH] [--git]",
+		Use:   "doctor --url URL [--project PATH] [--git] [--registry HOST]",
 		Short: "Diagnose a token against GitLab or Keygate: reachability, identity, scopes, expiry, role, Git",
 		Long: `doctor checks a token against any GitLab-compatible instance and explains every failure
 with its cause and fix. The token comes from --token-file, KEYGATE_TOKEN or GITLAB_TOKEN.
@@ -63,7 +63,7 @@ Exit status: 0 all good (warnings allowed), 1 a problem, 2 could not check.`,
 				return exitStatus(2)
 			}
 			rep := doctor.Run(cmd.Context(), doctor.Config{
-				URL: url, Token: tok, Project: project, Git: git, MinRole: level, Now: clock.FromEnv(a.getenv).Now,
+				URL: url, Token: tok, Project: project, Git: git, MinRole: level, Registry: registry, Now: clock.FromEnv(a.getenv).Now,
 			})
 			if format == "json" {
 				err = writeJSONOut(a.stdout, rep)
@@ -83,6 +83,7 @@ Exit status: 0 all good (warnings allowed), 1 a problem, 2 could not check.`,
 	fl.StringVar(&url, "url", "", "instance base URL, e.g. https://gitlab.example.com")
 	fl.StringVar(&project, "project", "", "project full path (group/app) or ID: check the role on it")
 	fl.BoolVar(&git, "git", false, "also run an authenticated git ls-remote of --project")
+	fl.StringVar(&registry, "registry", "", "container registry host: log in through its token service (GitLab's /jwt/auth) and ask pull on --project")
 	fl.StringVar(&tokenFile, "token-file", "", "read the token from this file (else KEYGATE_TOKEN, GITLAB_TOKEN)")
 	fl.StringVar(&minRole, "min-role", "reporter", "least role wanted on --project")
 	formatFlag(cmd, &format)

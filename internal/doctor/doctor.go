@@ -60,6 +60,9 @@ type Config struct {
 	MinRole int
 	// Git runs an authenticated `git ls-remote` of Project.
 	Git bool
+	// Registry is a container registry host (or URL) to log in to, GitLab's token flow;
+	// "" skips the check.
+	Registry string
 	// GitBinary is the git to run ("" means git on PATH).
 	GitBinary string
 	// Now is the clock for days left (nil means time.Now).
@@ -128,19 +131,28 @@ func Run(ctx context.Context, cfg Config) (rep Report) {
 		return rep
 	}
 	rep.user(ctx, c, tok)
-	if cfg.Project == "" {
-		if cfg.Git {
-			rep.add(Check{Name: "git", Status: Skip, Message: "--git needs --project"})
-		}
-		return rep
-	}
-	p, gitOK := rep.project(ctx, c, cfg, tok)
-	if gitOK && cfg.Git {
-		rep.git(ctx, c, cfg, p, tok)
-	} else if cfg.Git {
-		rep.add(Check{Name: "git", Status: Skip, Message: "skipped: the project check failed"})
+	rep.projectAndGit(ctx, c, cfg, tok)
+	if cfg.Registry != "" {
+		rep.registry(ctx, cfg)
 	}
 	return rep
+}
+
+// projectAndGit runs the role and Git checks of --project.
+func (r *Report) projectAndGit(ctx context.Context, c *remote.Client, cfg Config, tok remote.Token) {
+	if cfg.Project == "" {
+		if cfg.Git {
+			r.add(Check{Name: "git", Status: Skip, Message: "--git needs --project"})
+		}
+		return
+	}
+	p, gitOK := r.project(ctx, c, cfg, tok)
+	switch {
+	case gitOK && cfg.Git:
+		r.git(ctx, c, cfg, p, tok)
+	case cfg.Git:
+		r.add(Check{Name: "git", Status: Skip, Message: "skipped: the project check failed"})
+	}
 }
 
 // finish sets the overall status and exit code: 2 if anything could not be checked,
