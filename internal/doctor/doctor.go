@@ -48,6 +48,7 @@ const (
 	FindingHiddenProject = "hidden_project"
 	FindingGitRefused    = "git_refused"
 	FindingNoGit         = "git_unavailable"
+	FindingJobToken      = "job_token"
 )
 
 // Config is one diagnosis.
@@ -124,6 +125,12 @@ func Run(ctx context.Context, cfg Config) (rep Report) {
 		return rep
 	}
 	if !rep.reach(ctx, c) {
+		return rep
+	}
+	if strings.HasPrefix(cfg.Token.Reveal(), "glcbt-") {
+		rep.add(Check{Name: "token", Status: Error, Finding: FindingJobToken, Message: "this is a CI/CD job token",
+			Cause: "job tokens are not recognised outside the routes GitLab opens to them (401 elsewhere), and live only while their job runs",
+			Fix:   "run doctor with the personal, project, group or service-account token the job should use, or check the job token inside its job (GET /api/v4/job)"})
 		return rep
 	}
 	tok, ok := rep.token(ctx, c, cfg.Now())

@@ -172,6 +172,11 @@ func TestDoctorCouldNotCheck(t *testing.T) {
 	if r.ExitCode != 2 || r.Checks[0].Finding != doctor.FindingNotGitLab {
 		t.Fatalf("not an API: %+v", r)
 	}
+	srv := keygatetest.NewServer(t)
+	r = doctor.Run(context.Background(), doctor.Config{URL: srv.URL, Token: secret.Wrap("glcbt-abc")})
+	if r.ExitCode != 2 || findCheck(r, "token").Finding != doctor.FindingJobToken {
+		t.Fatalf("job token: %+v", r)
+	}
 	r = doctor.Run(context.Background(), doctor.Config{URL: "gitlab.example.com", Token: secret.Wrap("x")})
 	if r.ExitCode != 2 {
 		t.Fatalf("URL without scheme: %+v", r)
