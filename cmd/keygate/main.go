@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -15,6 +16,10 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
 	stop()
+	var code exitStatus
+	if errors.As(err, &code) {
+		os.Exit(code.ExitCode())
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "keygate:", err)
 		os.Exit(1)

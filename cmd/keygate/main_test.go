@@ -210,17 +210,8 @@ func freePort(t *testing.T) string {
 }
 
 func serveBinary(t *testing.T, bin, dbURL string) {
-	dir := t.TempDir()
-	addr := freePort(t)
-	clockFile := filepath.Join(dir, "clock")
-	if err := os.WriteFile(clockFile, []byte("2026-03-01T10:00:00Z\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	env := append(os.Environ(), "KEYGATE_DATA_DIR="+filepath.Join(dir, "data"), "KEYGATE_ADDR="+addr,
-		"KEYGATE_DATABASE_URL="+dbURL, "KEYGATE_TEST_CLOCK_FILE="+clockFile, "KEYGATE_PASSWORD_ITERATIONS=1000",
-		"KEYGATE_EXTERNAL_URL=http://gitlab.test:8080/")
-	_, logs, _ := startBinary(t, bin, env)
-	base := "http://" + addr
+	base, env, clockFile, logs := startServe(t, bin, dbURL)
+	dir := filepath.Dir(clockFile)
 	for _, p := range []string{"/-/health", "/-/readiness", "/-/metrics"} {
 		resp, err := http.Get(base + p)
 		if err != nil || resp.StatusCode != 200 {
@@ -289,6 +280,24 @@ func serveBinary(t *testing.T, bin, dbURL string) {
 	if strings.Contains(logs.String(), strings.TrimSpace(string(pw))) {
 		t.Error("server log contains root's password")
 	}
+}
+
+// startServe runs `keygate serve` of bin on a free port with a test clock file (at
+// 2026-03-01T10:00:00Z) until the test ends, and returns its base URL, the environment
+// the server and admin commands share, the clock file and the server's log.
+func startServe(t *testing.T, bin, dbURL string) (string, []string, string, *syncBuf) {
+	t.Helper()
+	dir := t.TempDir()
+	addr := freePort(t)
+	clockFile := filepath.Join(dir, "clock")
+	if err := os.WriteFile(clockFile, []byte("2026-03-01T10:00:00Z\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := append(os.Environ(), "KEYGATE_DATA_DIR="+filepath.Join(dir, "data"), "KEYGATE_ADDR="+addr,
+		"KEYGATE_DATABASE_URL="+dbURL, "KEYGATE_TEST_CLOCK_FILE="+clockFile, "KEYGATE_PASSWORD_ITERATIONS=1000",
+		"KEYGATE_EXTERNAL_URL=http://gitlab.test:8080/")
+	_, logs, _ := startBinary(t, bin, env)
+	return "http://" + addr, env, clockFile, logs
 }
 
 // revokedWithin asks until the token is refused, failing after bound. It measures how

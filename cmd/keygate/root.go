@@ -32,6 +32,7 @@ func newRootCmd(a *app) *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newServeCmd(a), withSeed(a, newAdminCmd(a)), newVersionCmd(a), newLoadtestCmd(a))
+	root.AddCommand(newDoctorCmd(a), newAdviseCmd(a), newConnectionsCmd(a))
 	return root
 }
 

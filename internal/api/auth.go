@@ -53,6 +53,12 @@ func (a *API) wrap(rt Route) http.Handler {
 		c := &call{p: p}
 		raw := credential(r, p)
 		job := jobCredential(r, p, raw)
+		// A retry of an answered rotate is replayed before authentication: its token
+		// was rotated away by the first attempt and must not count as a reuse.
+		ir := idempotentRequest(rt, r, p, raw)
+		if ir != nil && job == "" && a.replay(w, r, ir) {
+			return
+		}
 		if job != "" && rt.Rule.JobToken {
 			jp, err := a.svc.AuthenticateJob(r.Context(), job, clientIP(r))
 			if err != nil {
@@ -108,6 +114,10 @@ func (a *API) wrap(rt Route) http.Handler {
 				a.writeError(w, r, err)
 				return
 			}
+		}
+		if ir != nil && c.principal != nil {
+			a.runIdempotent(w, r, c, rt, ir)
+			return
 		}
 		if err := rt.handler(w, r, c); err != nil {
 			a.writeError(w, r, err)

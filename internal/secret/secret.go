@@ -173,6 +173,11 @@ func NewDigester(key []byte) (*Digester, error) {
 // Digest returns the keyed digest of t.
 func (d *Digester) Digest(t Token) Digest { return d.sum(t.s) }
 
+// Derive returns a key for one purpose, derived from the instance secret (HMAC under
+// it of a label). Labels start with a NUL byte, which no token holds, so a derived key
+// is never the digest of a token.
+func (d *Digester) Derive(label string) Digest { return d.sum("\x00keygate:" + label) }
+
 // digestState is one pooled HMAC with scratch space, so that neither the input nor the
 // sum escapes to the heap per call.
 type digestState struct {
@@ -229,6 +234,10 @@ func NewKey() ([]byte, error) {
 	}
 	return k, nil
 }
+
+// Wrap holds a token read from a user (stdin, a token file) without checking its shape:
+// client commands carry other servers' tokens, whose format Keygate does not define.
+func Wrap(s string) Token { return Token{s} }
 
 // ForTest wraps a string as a Token without checks; tests use it to present garbage.
 func ForTest(s string) Token { return Token{s} }

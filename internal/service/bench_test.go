@@ -135,3 +135,38 @@ func BenchmarkVerifyCold1M(b *testing.B) {
 	}
 	benchVerifyCold(b, 1_000_000)
 }
+
+// BenchmarkIdempotentReplay is what a retried rotate costs before authentication: key,
+// credential and request digests, one primary-key lookup, and opening the sealed answer.
+func BenchmarkIdempotentReplay(b *testing.B) {
+	svc, raw := benchService(b)
+	ctx := context.Background()
+	req := IdempotentRequest{Key: "bench-key", Credential: raw, Request: "POST /api/v4/personal_access_tokens/self/rotate\nexpires_at="}
+	if err := svc.ReserveIdempotency(ctx, req); err != nil {
+		b.Fatal(err)
+	}
+	body := []byte(strings.Repeat(`{"id":2,"name":"b","token":"glpat-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}`, 4))
+	if err := svc.CompleteIdempotency(ctx, req, Replay{Status: 200, Body: body}); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, found, err := svc.IdempotentReplay(ctx, req); err != nil || !found {
+			b.Fatal(found, err)
+		}
+	}
+}
+
+// BenchmarkIdempotentMiss is the cost a rotate with a fresh key pays before running: the
+// replay lookup that finds nothing.
+func BenchmarkIdempotentMiss(b *testing.B) {
+	svc, raw := benchService(b)
+	ctx := context.Background()
+	req := IdempotentRequest{Key: "never-used", Credential: raw, Request: "POST /x\nexpires_at="}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, found, err := svc.IdempotentReplay(ctx, req); err != nil || found {
+			b.Fatal(found, err)
+		}
+	}
+}

@@ -47,6 +47,7 @@ type Service struct {
 	externalURL string
 	throttle    *throttle
 	repos       repo.Store
+	idem        *idemKeys
 }
 
 // New builds a Service.
@@ -66,6 +67,7 @@ func New(cfg Config) (*Service, error) {
 	if cfg.PasswordIterations <= 0 {
 		cfg.PasswordIterations = defaultPasswordIterations
 	}
+	var err error
 	s := &Service{
 		store:       cfg.Store,
 		clock:       cfg.Clock,
@@ -82,6 +84,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	s.throttle = newThrottle(ban, cfg.Clock)
 	s.repos = cfg.Repositories
+	if s.idem, err = newIdemKeys(cfg.Digester); err != nil {
+		return nil, fmt.Errorf("service: idempotency keys: %w", err)
+	}
 	return s, nil
 }
 
@@ -92,12 +97,20 @@ func (s *Service) Start(ctx context.Context) {
 	go func() {
 		t := time.NewTicker(time.Hour)
 		defer t.Stop()
+		// Closed idempotency windows hold successors' sealed plaintext: erase them
+		// within a minute (lookups erase a closed record they meet at once).
+		idem := time.NewTicker(time.Minute)
+		defer idem.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-s.uses.stop:
 				return
+			case <-idem.C:
+				if _, err := s.PurgeIdempotency(ctx); err != nil {
+					s.log.Warn("purge idempotency records", "err", err)
+				}
 			case <-t.C:
 				if _, err := s.PurgeInactiveBots(ctx); err != nil {
 					s.log.Warn("purge inactive bots", "err", err)

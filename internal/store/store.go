@@ -46,6 +46,9 @@ type Store interface {
 	// forked rotation chain, no membership of a missing source) and lists the rows that
 	// break one; empty means healthy. It writes nothing.
 	Fsck(ctx context.Context) ([]Problem, error)
+	// IdempotencyStore: rotate endpoints' Idempotency-Key records, written outside
+	// token transactions.
+	IdempotencyStore
 	// Ping reports whether the database answers.
 	Ping(ctx context.Context) error
 	// ConnectionLost reports whether err, returned by this store, means the database
@@ -347,4 +350,37 @@ type MemberFilter struct {
 	// whose ancestors are namespaces).
 	ProjectIDs []int64
 	UserID     int64 // 0 any
+}
+
+// IdempotencyRecord is what a rotate endpoint keeps of one Idempotency-Key (Keygate
+// extension): digests of the key, the presenting credential and the request, and once
+// answered the status and the body sealed by the service. Status 0 means the request has
+// not finished.
+type IdempotencyRecord struct {
+	KeyDigest        []byte
+	CredentialDigest []byte
+	RequestDigest    []byte
+	Status           int
+	SealedBody       []byte
+	CreatedAt        time.Time
+	ExpiresAt        time.Time
+}
+
+// IdempotencyStore holds the idempotency records of rotate endpoints. Its writes never
+// move the Marker: they take no access away.
+type IdempotencyStore interface {
+	// IdempotencyRecord returns the record of a key digest (ErrNotFound if none), whether
+	// or not its window has closed: the caller judges ExpiresAt on its clock.
+	IdempotencyRecord(ctx context.Context, keyDigest []byte) (IdempotencyRecord, error)
+	// CreateIdempotencyRecord stores r unanswered (its Status and SealedBody are ignored);
+	// a key digest already stored is ErrConflict.
+	CreateIdempotencyRecord(ctx context.Context, r IdempotencyRecord) error
+	// CompleteIdempotencyRecord stores the answer of an unanswered record (ErrNotFound if
+	// there is no such record or it was already answered).
+	CompleteIdempotencyRecord(ctx context.Context, keyDigest []byte, status int, sealedBody []byte) error
+	// DeleteIdempotencyRecord removes a record (ErrNotFound if none).
+	DeleteIdempotencyRecord(ctx context.Context, keyDigest []byte) error
+	// PurgeIdempotencyRecords deletes every record whose ExpiresAt is at or before now
+	// and returns how many it deleted.
+	PurgeIdempotencyRecords(ctx context.Context, now time.Time) (int, error)
 }

@@ -92,6 +92,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"JobTokenAuthLog", testJobTokenAuthLog},
 		{"RecordJobTokenAuthsConcurrent", testRecordJobTokenAuthsConcurrent},
 		{"JobMarker", testJobMarker},
+		{"IdempotencyRecords", testIdempotencyRecords},
+		{"PurgeIdempotencyRecords", testPurgeIdempotencyRecords},
+		{"ConcurrentIdempotencyCreate", testConcurrentIdempotencyCreate},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
