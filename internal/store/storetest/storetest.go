@@ -91,6 +91,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"JobTokenAuthLog", testJobTokenAuthLog},
 		{"RecordJobTokenAuthsConcurrent", testRecordJobTokenAuthsConcurrent},
 		{"JobMarker", testJobMarker},
+		{"Sessions", testSessions},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
