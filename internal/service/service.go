@@ -47,6 +47,7 @@ type Service struct {
 	externalURL string
 	throttle    *throttle
 	repos       repo.Store
+	signIns     *signInLimiter
 }
 
 // New builds a Service.
@@ -81,6 +82,7 @@ func New(cfg Config) (*Service, error) {
 		ban = *cfg.Ban
 	}
 	s.throttle = newThrottle(ban, cfg.Clock)
+	s.signIns = newSignInLimiter(cfg.Clock)
 	s.repos = cfg.Repositories
 	return s, nil
 }
