@@ -1,12 +1,15 @@
 package web_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -46,13 +49,13 @@ func newClient(t *testing.T, s *keygatetest.Server) *client {
 	return &client{t: t, base: s.URL, hc: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }
 
-type page struct {
+type response struct {
 	status int
 	body   string
 	header http.Header
 }
 
-func (c *client) do(method, path string, form url.Values, hdr ...string) page {
+func (c *client) do(method, path string, form url.Values, hdr ...string) response {
 	c.t.Helper()
 	var body io.Reader
 	if form != nil {
@@ -74,10 +77,10 @@ func (c *client) do(method, path string, form url.Values, hdr ...string) page {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return page{status: resp.StatusCode, body: string(b), header: resp.Header}
+	return response{status: resp.StatusCode, body: string(b), header: resp.Header}
 }
 
-func (c *client) get(path string) page { c.t.Helper(); return c.do("GET", path, nil) }
+func (c *client) get(path string) response { c.t.Helper(); return c.do("GET", path, nil) }
 
 var csrfRE = regexp.MustCompile(`name="authenticity_token" value="([^"]+)"`)
 
@@ -93,7 +96,7 @@ func (c *client) csrf(path string) string {
 }
 
 // post sends a form with the CSRF token of the page it came from.
-func (c *client) post(from, path string, form url.Values) page {
+func (c *client) post(from, path string, form url.Values) response {
 	c.t.Helper()
 	form.Set("authenticity_token", c.csrf(from))
 	return c.do("POST", path, form)
@@ -133,6 +136,77 @@ func createdToken(body string) string {
 func apiStatus(t *testing.T, s *keygatetest.Server, token string) int {
 	t.Helper()
 	req, _ := http.NewRequest("GET", s.API+"/user", nil)
+	req.Header.Set("PRIVATE-TOKEN", token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// apiJSON calls the API with root's token and decodes the answer into out (nil: none).
+func apiJSON(t *testing.T, s *keygatetest.Server, method, path string, body map[string]any, out any) int {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, s.API+path, rd)
+	req.Header.Set("PRIVATE-TOKEN", s.RootToken)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if out != nil {
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			t.Fatalf("%s %s: decode: %v", method, path, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+// project creates a project in root's namespace and makes member a member at level.
+func project(t *testing.T, s *keygatetest.Server, name string, member keygate.User, level keygate.AccessLevel) int64 {
+	t.Helper()
+	var p struct {
+		ID int64 `json:"id"`
+	}
+	if st := apiJSON(t, s, "POST", "/projects", map[string]any{"name": name, "path": name}, &p); st != 201 {
+		t.Fatalf("create project = %d", st)
+	}
+	if member.ID != 0 {
+		if st := apiJSON(t, s, "POST", "/projects/"+strconv.FormatInt(p.ID, 10)+"/members", map[string]any{"user_id": member.ID, "access_level": int(level)}, nil); st != 201 {
+			t.Fatalf("add member = %d", st)
+		}
+	}
+	return p.ID
+}
+
+// group creates a top-level group with member at level.
+func group(t *testing.T, s *keygatetest.Server, path string, member keygate.User, level keygate.AccessLevel) int64 {
+	t.Helper()
+	var g struct {
+		ID int64 `json:"id"`
+	}
+	if st := apiJSON(t, s, "POST", "/groups", map[string]any{"name": path, "path": path}, &g); st != 201 {
+		t.Fatalf("create group = %d", st)
+	}
+	if member.ID != 0 {
+		if st := apiJSON(t, s, "POST", "/groups/"+strconv.FormatInt(g.ID, 10)+"/members", map[string]any{"user_id": member.ID, "access_level": int(level)}, nil); st != 201 {
+			t.Fatalf("add member = %d", st)
+		}
+	}
+	return g.ID
+}
+
+// tokenStatus calls an API path with a token.
+func tokenStatus(t *testing.T, s *keygatetest.Server, token, path string) int {
+	t.Helper()
+	req, _ := http.NewRequest("GET", s.API+path, nil)
 	req.Header.Set("PRIVATE-TOKEN", token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
