@@ -386,12 +386,12 @@ func settingsValues(st keygate.Settings) url.Values {
 		max = strconv.Itoa(st.MaxPersonalAccessTokenLifetime)
 	}
 	return url.Values{
-		"personal_access_token_prefix":                     {st.PersonalAccessTokenPrefix},
-		"require_personal_access_token_expiry":             {boolStr(st.RequirePersonalAccessTokenExpiry)},
-		"max_personal_access_token_lifetime":               {max},
-		"service_access_tokens_expiration_enforced":        {boolStr(st.ServiceAccessTokensExpirationEnforced)},
-		"impersonation_enabled":                            {boolStr(st.ImpersonationEnabled)},
-		"admin_mode":                                       {boolStr(st.AdminMode)},
+		"personal_access_token_prefix":                      {st.PersonalAccessTokenPrefix},
+		"require_personal_access_token_expiry":              {boolStr(st.RequirePersonalAccessTokenExpiry)},
+		"max_personal_access_token_lifetime":                {max},
+		"service_access_tokens_expiration_enforced":         {boolStr(st.ServiceAccessTokensExpirationEnforced)},
+		"impersonation_enabled":                             {boolStr(st.ImpersonationEnabled)},
+		"admin_mode":                                        {boolStr(st.AdminMode)},
 		"inactive_resource_access_tokens_delete_after_days": {strconv.Itoa(st.InactiveResourceTokensDeleteAfterDays)},
 	}
 }

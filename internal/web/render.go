@@ -52,7 +52,7 @@ var funcs = template.FuncMap{
 		}
 		return t.UTC().Format("2006-01-02 15:04 UTC")
 	},
-	"join": strings.Join,
+	"join":   strings.Join,
 	"scopes": func(ss keygate.Scopes) string { return strings.Join(ss.Strings(), ", ") },
 	"add":    func(a, b int) int { return a + b },
 	"fieldsUser": func() []userField {
