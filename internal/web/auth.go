@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/internal/service"
@@ -21,7 +22,7 @@ type signedIn struct {
 // view starts a page view for the signed-in user.
 func (s signedIn) view(title string) view {
 	u := s.sess.User
-	return view{Title: title, User: &u, CSRF: s.csrf}
+	return view{Title: title, User: &u, CSRF: s.csrf, Form: url.Values{}}
 }
 
 // optionalSession reads the session cookie, if it names a live session.
@@ -142,7 +143,7 @@ func (w *Web) signIn(rw http.ResponseWriter, r *http.Request) {
 	var th *service.ErrThrottled
 	switch {
 	case errors.As(err, &th):
-		mins := int(th.RetryAfter.Minutes()) + 1
+		mins := int((th.RetryAfter + time.Minute - 1) / time.Minute)
 		w.renderSignIn(rw, r, http.StatusTooManyRequests, view{Form: form, Errors: fieldErrors{"login": fmt.Sprintf("Too many failed sign-in attempts from your address. Try again in %d minutes.", mins)}}, redirectTo)
 		return
 	case err != nil:
