@@ -616,3 +616,27 @@ func TestCanIForm(t *testing.T) {
 	}
 	wantFieldError(t, c.post(page, page, url.Values{"token_id": {id}, "method": {"GET"}, "path": {"/user"}}), 422, "token_id", "The token was revoked: it can do nothing")
 }
+
+// TestSessionLifetimeAndReactivation: sessions end after a week on the service clock; a
+// deactivated user who signs in is active again (GitLab).
+func TestSessionLifetimeAndReactivation(t *testing.T) {
+	s := keygatetest.NewServer(t)
+	alice := user(t, s, "alice", false)
+	c := newClient(t, s)
+	c.signIn("alice", testPassword)
+	s.Clock.Advance(service.SessionLifetime - time.Second)
+	if p := c.get("/"); p.status != 200 {
+		t.Fatalf("session just before its end = %d", p.status)
+	}
+	s.Clock.Advance(time.Second)
+	if p := c.get("/"); p.status != http.StatusFound {
+		t.Fatalf("session after a week = %d, want 302 to sign in", p.status)
+	}
+	if _, err := s.Service.SetUserState(context.Background(), authz.SystemSubject(), alice.ID, service.ActionDeactivate); err != nil {
+		t.Fatal(err)
+	}
+	c.signIn("alice", testPassword)
+	if u, _ := s.Service.User(context.Background(), alice.ID); u.State != keygate.UserActive {
+		t.Errorf("state after sign-in %q, want active", u.State)
+	}
+}
