@@ -640,3 +640,26 @@ func TestSessionLifetimeAndReactivation(t *testing.T) {
 		t.Errorf("state after sign-in %q, want active", u.State)
 	}
 }
+
+// TestCrossOriginRefused: an unsafe request marked cross-site by the browser, or from
+// another Origin, is refused before the handler runs, valid CSRF token or not.
+func TestCrossOriginRefused(t *testing.T) {
+	s := keygatetest.NewServer(t)
+	alice := user(t, s, "alice", false)
+	c := newClient(t, s)
+	c.signIn("alice", testPassword)
+	const pats = "/-/user_settings/personal_access_tokens"
+	tok := c.csrf(pats)
+	for _, hdr := range [][]string{{"Sec-Fetch-Site", "cross-site"}, {"Sec-Fetch-Site", "same-site"}, {"Origin", "http://evil.example"}} {
+		p := c.do("POST", pats, url.Values{"name": {"x"}, "scopes": {"api"}, "authenticity_token": {tok}}, hdr...)
+		if p.status != http.StatusForbidden || !strings.Contains(p.body, "Cross-origin request refused") {
+			t.Errorf("POST with %s: %s = %d, want 403", hdr[0], hdr[1], p.status)
+		}
+	}
+	if n := tokenCount(t, s, alice.ID, ""); n != 0 {
+		t.Errorf("%d tokens after cross-origin posts, want 0", n)
+	}
+	if p := c.do("POST", pats, url.Values{"name": {"x"}, "scopes": {"api"}, "authenticity_token": {tok}}, "Sec-Fetch-Site", "same-origin"); p.status != 201 {
+		t.Errorf("same-origin POST = %d, want 201", p.status)
+	}
+}

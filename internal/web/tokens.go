@@ -101,7 +101,7 @@ type tokenPage struct {
 type tokenScope struct {
 	title, heading, intro string
 	base                  string
-	form                  func(v view) createForm
+	form                  func(ctx context.Context) createForm
 	list                  func(ctx context.Context, state string) ([]tokenRow, error)
 	get                   func(ctx context.Context, id int64) (keygate.Token, error)
 	create                func(ctx context.Context, f url.Values) (keygate.Token, secret.Token, fieldErrors, error)
@@ -226,7 +226,7 @@ func (w *Web) tokenList(rw http.ResponseWriter, r *http.Request, s signedIn, sc 
 	}
 	p := tokenPage{Heading: sc.heading, Intro: sc.intro, Base: sc.base, Active: active, Inactive: inactive, New: issued, Extra: sc.extra, Rotate: sc.rotate != nil}
 	if sc.form != nil {
-		p.Form = sc.form(v)
+		p.Form = sc.form(ctx)
 		p.Form.Action = sc.base
 	}
 	if p.Role = len(p.Form.Levels) > 0; p.Role {
@@ -405,9 +405,9 @@ func (w *Web) personalScope(s signedIn) tokenScope {
 }
 
 // formWith builds a scope's create-form function from its scopes and role options.
-func (w *Web) formWith(scopes []scopeOption, levels []levelOption) func(v view) createForm {
-	return func(v view) createForm {
-		f, err := w.expiryBounds(context.Background())
+func (w *Web) formWith(scopes []scopeOption, levels []levelOption) func(ctx context.Context) createForm {
+	return func(ctx context.Context) createForm {
+		f, err := w.expiryBounds(ctx)
 		if err != nil {
 			w.log.Warn("web: settings for the token form", "err", err)
 		}
