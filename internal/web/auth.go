@@ -92,8 +92,15 @@ func (w *Web) home(rw http.ResponseWriter, r *http.Request) {
 }
 
 // safeRedirect keeps redirect_to on this site: a path, never "//host" or a URL.
+// Browsers drop tabs and newlines inside URLs and read a backslash as a slash, so any
+// control character or backslash refuses the path ("/\t/evil" would become "//evil").
 func safeRedirect(to string) string {
-	if !strings.HasPrefix(to, "/") || strings.HasPrefix(to, "//") || strings.HasPrefix(to, "/\\") || strings.ContainsAny(to, "\r\n") {
+	if !strings.HasPrefix(to, "/") || strings.HasPrefix(to, "//") || strings.ContainsFunc(to, func(r rune) bool {
+		return r < 0x20 || r == 0x7f || r == '\\'
+	}) {
+		return "/"
+	}
+	if u, err := url.Parse(to); err != nil || u.Scheme != "" || u.Host != "" {
 		return "/"
 	}
 	return to
