@@ -331,11 +331,12 @@ func (w *Web) credentialRevoke(rw http.ResponseWriter, r *http.Request, s signed
 		return
 	}
 	if err := w.svc.Revoke(r.Context(), s.sess.Subject(), id); err != nil {
-		if _, ok := errorFor(err); !ok {
+		fe, ok := errorFor(err)
+		if !ok {
 			w.internalError(rw, r, err)
 			return
 		}
-		w.errorPage(rw, r, http.StatusUnprocessableEntity, "Not revoked", humanize("", err.Error()))
+		w.errorPage(rw, r, http.StatusUnprocessableEntity, "Not revoked", firstMessage(fe)+" Nothing was changed.")
 		return
 	}
 	redirect(rw, r, "/admin/credentials?notice=revoked")
