@@ -134,7 +134,8 @@ func (w *Web) signIn(rw http.ResponseWriter, r *http.Request) {
 	}
 	f := r.PostForm
 	redirectTo := f.Get("redirect_to")
-	form := url.Values{"login": {f.Get("login")}}
+	login := formField(f, "login")
+	form := url.Values{"login": {login}}
 	c, err := r.Cookie(signInCookie)
 	if err != nil || !equalTokens(f.Get(csrfField), c.Value) {
 		w.renderSignIn(rw, r, http.StatusUnprocessableEntity, view{Form: form, Errors: fieldErrors{"": "Invalid authenticity token: reload the page and sign in again."}}, redirectTo)
@@ -145,7 +146,7 @@ func (w *Web) signIn(rw http.ResponseWriter, r *http.Request) {
 		prev = pc.Value
 	}
 	ws, err := w.svc.SignIn(r.Context(), service.SignInInput{
-		Login: f.Get("login"), Password: f.Get("password"), IP: clientIP(r), UserAgent: r.UserAgent(), Previous: prev,
+		Login: login, Password: formField(f, "password"), IP: clientIP(r), UserAgent: r.UserAgent(), Previous: prev,
 	})
 	var th *service.ErrThrottled
 	switch {
@@ -193,7 +194,7 @@ func (w *Web) passwordForm(rw http.ResponseWriter, r *http.Request, s signedIn) 
 func (w *Web) changePassword(rw http.ResponseWriter, r *http.Request, s signedIn) {
 	f := r.PostForm
 	ws, err := w.svc.ChangePassword(r.Context(), s.sess, service.PasswordChange{
-		Current: f.Get("current_password"), New: f.Get("password"), Confirmation: f.Get("password_confirmation"),
+		Current: formField(f, "current_password"), New: formField(f, "password"), Confirmation: formField(f, "password_confirmation"),
 		IP: clientIP(r), UserAgent: r.UserAgent(),
 	})
 	if err != nil {
@@ -209,4 +210,13 @@ func (w *Web) changePassword(rw http.ResponseWriter, r *http.Request, s signedIn
 	}
 	w.setSessionCookie(rw, r, ws)
 	redirect(rw, r, "/-/user_settings/password/edit?notice=password_updated")
+}
+
+// formField reads a user form field by GitLab's name ("user[login]") or the plain one
+// ("login"), so scripts written for either work.
+func formField(f url.Values, name string) string {
+	if v, ok := f["user["+name+"]"]; ok && len(v) > 0 {
+		return v[0]
+	}
+	return f.Get(name)
 }

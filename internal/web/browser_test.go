@@ -96,9 +96,9 @@ func signInBrowser(t *testing.T, ctx context.Context, base, login, pw string) {
 	t.Helper()
 	do(t, ctx, "sign in as "+login,
 		chromedp.Navigate(base+"/users/sign_in"),
-		chromedp.WaitVisible(css("#login")),
-		chromedp.SendKeys(css("#login"), login),
-		chromedp.SendKeys(css("#password"), pw),
+		chromedp.WaitVisible(css("#user_login")),
+		chromedp.SendKeys(css("#user_login"), login),
+		chromedp.SendKeys(css("#user_password"), pw),
 		clickLoad("#sign-in"),
 		chromedp.WaitVisible(css("form.signout")),
 	)

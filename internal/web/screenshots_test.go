@@ -36,7 +36,7 @@ func TestScreenshots(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	do(t, ctx, "sign-in page", chromedp.Navigate(s.URL+"/users/sign_in"), chromedp.WaitVisible(css("#login")))
+	do(t, ctx, "sign-in page", chromedp.Navigate(s.URL+"/users/sign_in"), chromedp.WaitVisible(css("#user_login")))
 	shot("sign_in")
 	signInBrowser(t, ctx, s.URL, "root", testPassword)
 	pats := s.URL + "/-/user_settings/personal_access_tokens"
