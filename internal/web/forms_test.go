@@ -663,3 +663,24 @@ func TestCrossOriginRefused(t *testing.T) {
 		t.Errorf("same-origin POST = %d, want 201", p.status)
 	}
 }
+
+// TestSessionsAcrossNodes: a session made on one node works on another (the store holds
+// it), and signing out on the second ends it on the first.
+func TestSessionsAcrossNodes(t *testing.T) {
+	a := keygatetest.NewServer(t)
+	b := keygatetest.NewServerWith(t, keygatetest.Options{Join: a})
+	user(t, a, "alice", false)
+	c := newClient(t, a)
+	c.signIn("alice", testPassword)
+	onB := &client{t: t, base: b.URL, hc: c.hc} // cookies are per host, not per port
+	if p := onB.get("/-/user_settings/personal_access_tokens"); p.status != 200 {
+		t.Fatalf("node B with node A's session = %d, want 200", p.status)
+	}
+	sid := c.cookie("_keygate_session")
+	if p := onB.post("/", "/users/sign_out", url.Values{}); p.status != http.StatusSeeOther {
+		t.Fatalf("sign out on node B = %d", p.status)
+	}
+	if p := newClient(t, a).do("GET", "/", nil, "Cookie", "_keygate_session="+sid); p.status != http.StatusFound {
+		t.Errorf("node A with the session signed out on node B = %d, want 302", p.status)
+	}
+}
