@@ -5,6 +5,8 @@ import (
 	"html"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/internal/authz"
+	"github.com/keygate/keygate/internal/instance"
 	"github.com/keygate/keygate/internal/keygatetest"
 	"github.com/keygate/keygate/internal/service"
 	"github.com/keygate/keygate/internal/store"
@@ -682,5 +685,19 @@ func TestSessionsAcrossNodes(t *testing.T) {
 	}
 	if p := newClient(t, a).do("GET", "/", nil, "Cookie", "_keygate_session="+sid); p.status != http.StatusFound {
 		t.Errorf("node A with the session signed out on node B = %d, want 302", p.status)
+	}
+}
+
+// TestRootInitialPassword: root signs in with the password of first start.
+func TestRootInitialPassword(t *testing.T) {
+	s := keygatetest.NewServer(t)
+	pw, err := os.ReadFile(filepath.Join(s.DataDir, instance.RootPasswordFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(t, s)
+	c.signIn("root", strings.TrimSpace(string(pw)))
+	if p := c.get("/admin/credentials"); p.status != 200 {
+		t.Errorf("root's inventory = %d, want 200", p.status)
 	}
 }
