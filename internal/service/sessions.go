@@ -86,16 +86,21 @@ func (s *Service) SignIn(ctx context.Context, in SignInInput) (WebSession, error
 	if in.Password == "" {
 		return WebSession{}, invalid("password", "Password can't be blank")
 	}
-	key := strings.ToLower(login)
-	if s.signIns.locked(key) {
-		return WebSession{}, &keygate.Error{Code: keygate.CodeForbidden, Field: "login", Message: MsgAccountLocked}
-	}
 	u, err := s.store.UserByUsername(ctx, login)
 	if errors.Is(err, store.ErrNotFound) && strings.Contains(login, "@") {
 		u, err = s.store.UserByEmail(ctx, login)
 	}
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return WebSession{}, internal("sign in", err)
+	}
+	// One count per account whether it is named by username or e-mail; unknown logins
+	// are counted by name, so probing them costs the same.
+	key := "login:" + strings.ToLower(login)
+	if u.ID != 0 {
+		key = "user:" + itoa(u.ID)
+	}
+	if s.signIns.locked(key) {
+		return WebSession{}, &keygate.Error{Code: keygate.CodeForbidden, Field: "login", Message: MsgAccountLocked}
 	}
 	hash, real := u.PasswordHash, true
 	if hash == "" || u.Type != keygate.UserHuman {

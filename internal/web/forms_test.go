@@ -172,8 +172,12 @@ func TestSignInLock(t *testing.T) {
 	s := keygatetest.NewServer(t)
 	user(t, s, "alice", false)
 	cl := newClient(t, s)
-	for range service.SignInMaxAttempts {
-		cl.post("/users/sign_in", "/users/sign_in", url.Values{"login": {"alice"}, "password": {"wrong"}})
+	for i := range service.SignInMaxAttempts {
+		login := "alice"
+		if i%2 == 1 {
+			login = "Alice@example.com" // the e-mail counts towards the same account
+		}
+		cl.post("/users/sign_in", "/users/sign_in", url.Values{"login": {login}, "password": {"wrong"}})
 	}
 	p := cl.post("/users/sign_in", "/users/sign_in", url.Values{"login": {"alice"}, "password": {testPassword}})
 	wantFieldError(t, p, 401, "login", service.MsgAccountLocked)
