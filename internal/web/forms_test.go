@@ -705,3 +705,39 @@ func TestRootInitialPassword(t *testing.T) {
 		t.Errorf("root's inventory = %d, want 200", p.status)
 	}
 }
+
+// TestNoSecretsAtRest: a token made in the UI, the session ID and the password reach
+// neither the logs nor the database files.
+func TestNoSecretsAtRest(t *testing.T) {
+	s := keygatetest.NewServer(t)
+	user(t, s, "alice", false)
+	c := newClient(t, s)
+	c.signIn("alice", testPassword)
+	const pats = "/-/user_settings/personal_access_tokens"
+	tok := createdToken(c.post(pats, pats, url.Values{"name": {"x"}, "scopes": {"api"}}).body)
+	if tok == "" {
+		t.Fatal("no token created")
+	}
+	if err := s.Service.FlushUses(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	secrets := map[string]string{"token": tok, "session ID": c.cookie("_keygate_session"), "password": testPassword}
+	files, _ := filepath.Glob(filepath.Join(s.DataDir, "keygate.db*"))
+	if len(files) == 0 {
+		t.Fatal("no database files to search")
+	}
+	for what, v := range secrets {
+		if strings.Contains(s.Logs(), v) {
+			t.Errorf("the %s is in the logs", what)
+		}
+		for _, f := range files {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(string(b), v) {
+				t.Errorf("the %s is in %s", what, filepath.Base(f))
+			}
+		}
+	}
+}
