@@ -741,3 +741,16 @@ func TestNoSecretsAtRest(t *testing.T) {
 		}
 	}
 }
+
+// TestDashboardLinks: the dashboard links only the pages the user's role opens.
+func TestDashboardLinks(t *testing.T) {
+	s := keygatetest.NewServer(t)
+	dev := user(t, s, "dev", false)
+	project(t, s, "web", dev, keygate.Developer)
+	c := newClient(t, s)
+	c.signIn("dev", testPassword)
+	p := c.get("/")
+	if !strings.Contains(p.body, `href="/root/web/-/project_members"`) || strings.Contains(p.body, `href="/root/web/-/settings/access_tokens"`) {
+		t.Errorf("a Developer's dashboard: want the members link and no tokens link\n%s", excerpt(p.body))
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/internal/authz"
 	"github.com/keygate/keygate/internal/service"
 	"github.com/keygate/keygate/internal/store"
 )
@@ -38,8 +39,17 @@ func (w *Web) routes() http.Handler {
 }
 
 type dashboardPage struct {
-	Projects []keygate.Project
-	Groups   []keygate.Group
+	Projects []dashboardRow
+	Groups   []dashboardRow
+}
+
+// dashboardRow is a project or group with the pages the user's role opens.
+type dashboardRow struct {
+	Path            string // web path: "/ns/proj" or "/groups/g"
+	Name            string
+	Members         string // members page
+	Tokens          bool
+	ServiceAccounts bool
 }
 
 // dashboard lists the user's projects and groups with links to their pages.
@@ -56,9 +66,30 @@ func (w *Web) dashboard(rw http.ResponseWriter, r *http.Request, s signedIn) {
 		w.internalError(rw, r, err)
 		return
 	}
+	var d dashboardPage
+	for _, p := range ps {
+		acc, err := w.svc.ProjectAccess(ctx, sub, p)
+		if err != nil {
+			w.internalError(rw, r, err)
+			return
+		}
+		full := p.Namespace.FullPath + "/" + p.Path
+		d.Projects = append(d.Projects, dashboardRow{Path: "/" + full, Name: full, Members: "project_members",
+			Tokens: authz.DecideResource(sub, acc, authz.ActReadTokens).Allowed})
+	}
+	for _, g := range gs {
+		acc, err := w.svc.GroupAccess(ctx, sub, g)
+		if err != nil {
+			w.internalError(rw, r, err)
+			return
+		}
+		d.Groups = append(d.Groups, dashboardRow{Path: "/groups/" + g.FullPath, Name: g.FullPath, Members: "group_members",
+			Tokens:          authz.DecideResource(sub, acc, authz.ActReadTokens).Allowed,
+			ServiceAccounts: authz.DecideResource(sub, acc, authz.ActAdminServiceAc).Allowed})
+	}
 	v := s.view("Dashboard")
 	v.Notice = noticeFrom(r)
-	v.Data = dashboardPage{Projects: ps, Groups: gs}
+	v.Data = d
 	w.render(rw, r, http.StatusOK, "dashboard.html", v)
 }
 

@@ -39,6 +39,10 @@ func TestScreenshots(t *testing.T) {
 	do(t, ctx, "sign-in page", chromedp.Navigate(s.URL+"/users/sign_in"), chromedp.WaitVisible(css("#user_login")))
 	shot("sign_in")
 	signInBrowser(t, ctx, s.URL, "root", testPassword)
+	do(t, ctx, "dashboard", chromedp.Navigate(s.URL+"/"), chromedp.WaitVisible(css("#projects-heading")))
+	shot("dashboard")
+	do(t, ctx, "service accounts", chromedp.Navigate(s.URL+"/groups/platform/-/settings/service_accounts"), chromedp.WaitVisible(css("#sa-name")))
+	shot("service_accounts")
 	pats := s.URL + "/-/user_settings/personal_access_tokens"
 	do(t, ctx, "create a token",
 		chromedp.Navigate(pats),
@@ -87,5 +91,8 @@ func newScreenshotWorld(t *testing.T) *keygatetest.Server {
 	c.signIn("root", testPassword)
 	const page = "/root/website/-/settings/access_tokens"
 	c.post(page, page, map[string][]string{"name": {"deploy bot"}, "scopes": {"read_repository"}, "access_level": {"30"}})
+	group(t, s, "platform", alice, keygate.Maintainer)
+	const sa = "/groups/platform/-/settings/service_accounts"
+	c.post(sa, sa, map[string][]string{"name": {"Release automation"}, "username": {"release-bot"}})
 	return s
 }
