@@ -160,8 +160,9 @@ func TestBrowserPersonalToken(t *testing.T) {
 	if !strings.HasPrefix(tok, "glpat-") {
 		t.Fatalf("shown token %q, want a glpat- token", tok)
 	}
-	if !present(t, ctx, "#copy-token") {
-		t.Error("no copy button beside the new token")
+	do(t, ctx, "copy button", chromedp.Click(css("#copy-token")))
+	if copied := get(t, ctx, "copy button answers", chromedp.Poll[bool](`document.getElementById("copy-token").textContent === "Copied"`, chromedp.WithPollingTimeout(10*time.Second))); !copied {
+		t.Error("the copy button did not copy")
 	}
 	if st := apiStatus(t, s, tok); st != 200 {
 		t.Fatalf("GET /user with the new token = %d, want 200", st)
