@@ -1,17 +1,19 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/internal/authz"
+	"github.com/keygate/keygate/internal/service"
 )
 
-// canIJSON answers GET /api/v4/keygate/can_i (Keygate extension): what the calling
-// token would get for a request, without making it.
-type canIJSON struct {
+// CanIAnswer is the body of GET /api/v4/keygate/can_i (Keygate extension): what the
+// calling token would get for a request, without making it. The web UI shows it too.
+type CanIAnswer struct {
 	Allowed bool     `json:"allowed"`
 	Status  int      `json:"status"`
 	Route   string   `json:"route,omitempty"`
@@ -19,10 +21,11 @@ type canIJSON struct {
 	// RequiredScopes: any one of them opens the route for this method.
 	RequiredScopes []string `json:"required_scopes,omitempty"`
 	// RequiredRole is the least role on the project or group the route acts on.
-	RequiredRole *roleJSON `json:"required_role,omitempty"`
+	RequiredRole *CanIRole `json:"required_role,omitempty"`
 }
 
-type roleJSON struct {
+// CanIRole is a role in a can_i answer.
+type CanIRole struct {
 	AccessLevel int    `json:"access_level"`
 	Name        string `json:"name"`
 }
@@ -82,17 +85,37 @@ func (a *API) canI(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err != nil {
 		return err
 	}
-	method = strings.ToUpper(method)
 	u, perr := url.Parse(rawPath)
 	if perr != nil {
 		return paramError("path is invalid")
 	}
+	writeJSON(w, 200, a.judge(r.Context(), c, strings.ToUpper(method), u))
+	return nil
+}
+
+// CanI answers can_i for a principal that has not presented its token (the web UI's form
+// for the token's owner): the same judgement as GET /api/v4/keygate/can_i made with it.
+// A path that does not parse is an error; an unknown route is an answer (404).
+func (a *API) CanI(ctx context.Context, p service.Principal, method, rawPath string) (CanIAnswer, error) {
+	u, err := url.Parse(rawPath)
+	if err != nil || !strings.HasPrefix(u.Path, "/") {
+		return CanIAnswer{}, &keygate.Error{Code: keygate.CodeInvalid, Field: "path", Message: "Path must be a path such as /api/v4/projects/1"}
+	}
+	if !strings.HasPrefix(u.Path, Prefix+"/") && u.Path != Prefix {
+		u.Path = Prefix + u.Path // "/projects/1" means the API route
+		u.RawPath = ""
+	}
+	c := &call{p: &params{}, principal: &p, subject: p.Subject()}
+	return a.judge(ctx, c, strings.ToUpper(method), u), nil
+}
+
+// judge is can_i's decision for one method and parsed path.
+func (a *API) judge(ctx context.Context, c *call, method string, u *url.URL) CanIAnswer {
 	rt, vals, ok := a.matchRoute(method, u.EscapedPath())
 	if !ok {
-		writeJSON(w, 200, canIJSON{Status: 404, Reasons: []string{"no such route: " + method + " " + u.Path}})
-		return nil
+		return CanIAnswer{Status: 404, Reasons: []string{"no such route: " + method + " " + u.Path}}
 	}
-	out := canIJSON{Route: rt.Method + " " + Prefix + rt.Pattern, Reasons: []string{}}
+	out := CanIAnswer{Route: rt.Method + " " + Prefix + rt.Pattern, Reasons: []string{}}
 	if !rt.Rule.AnyScope {
 		for _, g := range append(append([]authz.Grant{}, rt.Rule.Grants...), authz.RootGrants()...) {
 			if g.ReadOnly && method != "GET" && method != "HEAD" {
@@ -104,7 +127,7 @@ func (a *API) canI(w http.ResponseWriter, r *http.Request, c *call) error {
 		}
 	}
 	if lvl, ok := authz.RequiredLevel(rt.Kind, rt.Action); ok && rt.Action != authz.ActRead && rt.Action != authz.ActReadMembers {
-		out.RequiredRole = &roleJSON{AccessLevel: int(lvl), Name: lvl.String()}
+		out.RequiredRole = &CanIRole{AccessLevel: int(lvl), Name: lvl.String()}
 	}
 	d := authz.Decide(c.subject, rt.Rule, method)
 	if d.Allowed && rt.pre != nil {
@@ -114,7 +137,7 @@ func (a *API) canI(w http.ResponseWriter, r *http.Request, c *call) error {
 		}
 	}
 	if d.Allowed && rt.Kind != authz.KindNone {
-		d = a.decideOn(r, c.subject, rt, vals["id"])
+		d = a.decideOn(ctx, c.subject, rt, vals["id"])
 		if d.Allowed && rt.own {
 			if err := requireResourceBot(c); err != nil {
 				d = authz.Decision{Status: 405, Reasons: []string{"this route takes the project or group access token of the resource itself"}}
@@ -122,7 +145,7 @@ func (a *API) canI(w http.ResponseWriter, r *http.Request, c *call) error {
 		}
 		if d.Allowed && rt.own && c.principal != nil {
 			// A resource token reaches only its own project or group here.
-			if id, ok := a.resourceID(r, rt, vals["id"]); ok && (c.principal.User.BotSourceID != id || !sameKind(c.principal.User.BotSourceType, rt.Kind)) {
+			if id, ok := a.resourceID(ctx, rt, vals["id"]); ok && (c.principal.User.BotSourceID != id || !sameKind(c.principal.User.BotSourceType, rt.Kind)) {
 				d = authz.Decision{Status: 401, Reasons: []string{"the token belongs to another project or group"}}
 			}
 		}
@@ -140,13 +163,11 @@ func (a *API) canI(w http.ResponseWriter, r *http.Request, c *call) error {
 	if d.Status == 404 {
 		out.Reasons = append(out.Reasons, "the resource does not exist or you cannot see it")
 	}
-	writeJSON(w, 200, out)
-	return nil
+	return out
 }
 
 // decideOn resolves a route's resource for can_i; errors count as not found.
-func (a *API) decideOn(r *http.Request, sub authz.Subject, rt Route, ref string) authz.Decision {
-	ctx := r.Context()
+func (a *API) decideOn(ctx context.Context, sub authz.Subject, rt Route, ref string) authz.Decision {
 	var res authz.Resource
 	switch rt.Kind {
 	case authz.KindProject:
@@ -179,13 +200,13 @@ func containsStr(ss []string, s string) bool {
 }
 
 // resourceID resolves a route's {id} to the resource's numeric ID.
-func (a *API) resourceID(r *http.Request, rt Route, ref string) (int64, bool) {
+func (a *API) resourceID(ctx context.Context, rt Route, ref string) (int64, bool) {
 	switch rt.Kind {
 	case authz.KindProject:
-		p, err := a.svc.Project(r.Context(), ref)
+		p, err := a.svc.Project(ctx, ref)
 		return p.ID, err == nil
 	case authz.KindGroup:
-		g, err := a.svc.Group(r.Context(), ref)
+		g, err := a.svc.Group(ctx, ref)
 		return g.ID, err == nil
 	}
 	return 0, false

@@ -68,11 +68,14 @@ func New(cfg Config) *Server {
 	})
 	mux.HandleFunc("GET /-/readiness", s.readiness)
 	mux.Handle("GET /-/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	notFound := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusNotFound)
 		_, _ = w.Write([]byte(`{"error":"404 Not Found"}` + "\n"))
 	})
+	// The web UI takes every path the routes above leave; what it does not serve gets
+	// the JSON 404 as before.
+	mux.Handle("/", newWeb(cfg, a, notFound))
 	var root http.Handler = mux
 	if cfg.Repositories != nil {
 		root = withGit(githttp.New(githttp.Config{

@@ -48,6 +48,7 @@ type Service struct {
 	throttle    *throttle
 	repos       repo.Store
 	idem        *idemKeys
+	signIns     *signInLimiter
 }
 
 // New builds a Service.
@@ -83,6 +84,7 @@ func New(cfg Config) (*Service, error) {
 		ban = *cfg.Ban
 	}
 	s.throttle = newThrottle(ban, cfg.Clock)
+	s.signIns = newSignInLimiter(cfg.Clock)
 	s.repos = cfg.Repositories
 	if s.idem, err = newIdemKeys(cfg.Digester); err != nil {
 		return nil, fmt.Errorf("service: idempotency keys: %w", err)

@@ -344,7 +344,13 @@ func (s *Service) SetUserState(ctx context.Context, actor authz.Subject, id int6
 			return err
 		}
 		u.State, changed = next, true
-		return tx.UpdateUser(ctx, u)
+		if err := tx.UpdateUser(ctx, u); err != nil {
+			return err
+		}
+		if next == keygate.UserBlocked { // blocking ends the user's web sessions
+			_, err = tx.DeleteUserSessions(ctx, u.ID)
+		}
+		return err
 	})
 	if err != nil {
 		return false, internal("set user state", err)

@@ -129,6 +129,10 @@ type Reader interface {
 	// JobTokenAuthLog lists which other projects' job tokens reached projectID, most
 	// recent first (ties by source project ID); empty for a project that does not exist.
 	JobTokenAuthLog(ctx context.Context, projectID int64) ([]keygate.JobTokenAuth, error)
+
+	// Session returns the web session whose ID has this digest, expired or not (callers
+	// judge expiry); ErrNotFound if none.
+	Session(ctx context.Context, digest []byte) (keygate.Session, error)
 }
 
 // Tx is a transaction's view: the reads plus the writes.
@@ -204,6 +208,17 @@ type Tx interface {
 	AllowGroup(ctx context.Context, projectID, groupID int64) error
 	// DisallowGroup removes it (ErrNotFound if absent). It moves the Marker.
 	DisallowGroup(ctx context.Context, projectID, groupID int64) error
+
+	// CreateSession inserts a web session and sets s.ID; a digest already stored is
+	// ErrConflict, a missing user ErrNotFound or a foreign-key error.
+	CreateSession(ctx context.Context, s *keygate.Session) error
+	// DeleteSession removes the session with this digest (ErrNotFound if none).
+	DeleteSession(ctx context.Context, digest []byte) error
+	// DeleteUserSessions removes every session of a user (blocking, password change) and
+	// reports how many.
+	DeleteUserSessions(ctx context.Context, userID int64) (int, error)
+	// DeleteExpiredSessions removes sessions whose expiry is at or before now.
+	DeleteExpiredSessions(ctx context.Context, now time.Time) (int, error)
 }
 
 // Use is one authenticated use of a token, batched by the service.

@@ -95,6 +95,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"IdempotencyRecords", testIdempotencyRecords},
 		{"PurgeIdempotencyRecords", testPurgeIdempotencyRecords},
 		{"ConcurrentIdempotencyCreate", testConcurrentIdempotencyCreate},
+		{"Sessions", testSessions},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
