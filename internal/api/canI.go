@@ -94,7 +94,11 @@ func (a *API) canI(w http.ResponseWriter, r *http.Request, c *call) error {
 	}
 	out := canIJSON{Route: rt.Method + " " + Prefix + rt.Pattern, Reasons: []string{}}
 	if !rt.Rule.AnyScope {
-		for _, g := range append(append([]authz.Grant{}, rt.Rule.Grants...), authz.RootGrants()...) {
+		roots := authz.RootGrants()
+		if rt.Rule.Exclusive {
+			roots = nil
+		}
+		for _, g := range append(append([]authz.Grant{}, rt.Rule.Grants...), roots...) {
 			if g.ReadOnly && method != "GET" && method != "HEAD" {
 				continue
 			}

@@ -24,6 +24,7 @@ import (
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/internal/authz"
 	"github.com/keygate/keygate/internal/clock"
+	"github.com/keygate/keygate/internal/forwardauth"
 	"github.com/keygate/keygate/internal/githttp"
 	"github.com/keygate/keygate/internal/instance"
 	"github.com/keygate/keygate/internal/server"
@@ -45,6 +46,8 @@ type Server struct {
 	DatabaseURL string
 	// RootToken is an api+sudo+admin_mode token of root.
 	RootToken string
+	// Gate is the server's /-/gate handler (load policies with SetPolicy or Load).
+	Gate *forwardauth.Gate
 	logs      *syncBuffer
 }
 
@@ -58,6 +61,8 @@ type Options struct {
 	// Join makes this server a second node of another: same database and instance
 	// secret (the cluster contract of DESIGN §1), its own process state and cache.
 	Join *Server
+	// GateFile is loaded into /-/gate before the server answers.
+	GateFile string
 }
 
 // NewServer starts a server on SQLite.
@@ -93,6 +98,14 @@ func NewServerWith(t testing.TB, o Options) *Server {
 	in.Service.Start(runCtx)
 	srv := server.New(server.Config{Service: in.Service, Logger: log, ExternalURL: "http://keygate.test", Revision: "test", Repositories: in.Repositories,
 		GitJobTokens: githttp.ServiceJobTokens{Service: in.Service}})
+	s.Gate = srv.Gate()
+	if o.GateFile != "" {
+		p, err := forwardauth.ReadFile(o.GateFile)
+		if err != nil {
+			t.Fatalf("gate file: %v", err)
+		}
+		s.Gate.SetPolicy(p)
+	}
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() {
 		hs.Close()

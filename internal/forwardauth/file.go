@@ -1,0 +1,105 @@
+package forwardauth
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"time"
+)
+
+// ReadFile reads and parses a gate file; errors name the file and each line, as
+// `nginx -t` does.
+func ReadFile(name string) (*Policy, error) {
+	data, err := readLimited(name)
+	if err != nil {
+		return nil, err
+	}
+	p, err := Parse(data)
+	if err != nil {
+		return nil, FileError{Name: name, Err: err}
+	}
+	return p, nil
+}
+
+func readLimited(name string) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("gate file: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("gate file: %w", err)
+	}
+	return data, nil
+}
+
+// FileError is a gate file's parse errors with the file's name.
+type FileError struct {
+	Name string
+	Err  error
+}
+
+// Lines renders one "FILE:LINE: message" per problem.
+func (e FileError) Lines() []string {
+	es, ok := e.Err.(Errors)
+	if !ok {
+		return []string{e.Name + ": " + e.Err.Error()}
+	}
+	out := make([]string, len(es))
+	for i, le := range es {
+		if le.Line == 0 {
+			out[i] = e.Name + ": " + le.Msg
+		} else {
+			out[i] = fmt.Sprintf("%s:%d: %s", e.Name, le.Line, le.Msg)
+		}
+	}
+	return out
+}
+
+func (e FileError) Error() string { return "gate file " + e.Name + ": " + e.Err.Error() }
+
+func (e FileError) Unwrap() error { return e.Err }
+
+// Load reads the gate file and puts it in force. A file that does not parse changes
+// nothing: the previous policy stays, and the error is returned (and logged).
+func (g *Gate) Load(name string) error {
+	p, err := ReadFile(name)
+	if err != nil {
+		g.log.Error("gate file refused; the previous policy stays in force", "file", name, "err", err)
+		return err
+	}
+	g.SetPolicy(p)
+	g.log.Info("gate file loaded", "file", name, "services", len(p.Services))
+	return nil
+}
+
+// Watch reloads the gate file whenever its content changes, checking every interval,
+// until ctx ends. Polling (rather than inotify) also sees a file replaced by rename, as
+// configuration management and Kubernetes ConfigMaps do.
+func (g *Gate) Watch(ctx context.Context, name string, interval time.Duration) {
+	last, _ := readLimited(name)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		data, err := readLimited(name)
+		if err != nil || bytes.Equal(data, last) {
+			continue
+		}
+		last = data
+		p, err := Parse(data)
+		if err != nil {
+			g.log.Error("gate file refused; the previous policy stays in force", "file", name, "err", FileError{Name: name, Err: err})
+			continue
+		}
+		g.SetPolicy(p)
+		g.log.Info("gate file reloaded", "file", name, "services", len(p.Services))
+	}
+}
