@@ -48,7 +48,7 @@ type Server struct {
 	RootToken string
 	// Gate is the server's /-/gate handler (load policies with SetPolicy or Load).
 	Gate *forwardauth.Gate
-	logs      *syncBuffer
+	logs *syncBuffer
 }
 
 // Options select the backend.
