@@ -258,7 +258,10 @@ func BasicCredentials(b64 string) (user, pass string, ok bool) {
 		return "", "", false
 	}
 	user, pass, ok = strings.Cut(string(dec), ":")
-	return user, pass, ok
+	if !ok {
+		return "", "", false
+	}
+	return user, pass, true
 }
 
 // clientIP is the address failed authentications are counted against. A proxy on the
