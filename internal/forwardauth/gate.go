@@ -304,6 +304,12 @@ func (g *Gate) write(w http.ResponseWriter, a answer) {
 	h.Set("Cache-Control", "no-store")
 	switch a.status {
 	case 200:
+		// Every identity header is sent, empty unless configured and known: a proxy that
+		// copies a header the answer lacks may pass the client's own copy or, Caddy 2.6,
+		// its unresolved placeholder.
+		for _, hd := range allHeaders {
+			h[hd.HTTPName()] = []string{""}
+		}
 		if a.id != nil {
 			g.identityHeaders(h, a)
 		}

@@ -67,6 +67,9 @@ const (
 	HeaderAccessLevel Header = "access_level"
 )
 
+// allHeaders lists the identity headers in the order they are documented.
+var allHeaders = []Header{HeaderUser, HeaderUserID, HeaderTokenID, HeaderTokenType, HeaderScopes, HeaderAccessLevel}
+
 // headerNames maps gate-file keys to the HTTP headers proxies copy upstream.
 var headerNames = map[Header]string{
 	HeaderUser:        "X-Keygate-User",
