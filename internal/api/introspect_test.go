@@ -42,7 +42,9 @@ func introspect(t *testing.T, base string, header map[string]string, form url.Va
 	return resp.StatusCode, body, strings.TrimSpace(string(raw))
 }
 
-func bearerHeader(tok string) map[string]string { return map[string]string{"Authorization": "Bearer " + tok} }
+func bearerHeader(tok string) map[string]string {
+	return map[string]string{"Authorization": "Bearer " + tok}
+}
 
 func TestIntrospectActive(t *testing.T) {
 	t.Parallel()
