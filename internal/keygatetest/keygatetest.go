@@ -48,6 +48,8 @@ type Server struct {
 	RootToken string
 	// Gate is the server's /-/gate handler (load policies with SetPolicy or Load).
 	Gate *forwardauth.Gate
+	// HTTP is the listening server; tests that take Keygate down close it.
+	HTTP *httptest.Server
 	logs *syncBuffer
 }
 
@@ -112,7 +114,7 @@ func NewServerWith(t testing.TB, o Options) *Server {
 		stop()
 		_ = in.Close(context.Background())
 	})
-	s.URL, s.API = hs.URL, hs.URL+"/api/v4"
+	s.URL, s.API, s.HTTP = hs.URL, hs.URL+"/api/v4", hs
 	s.RootToken = s.Token(t, 1, "root-test", keygate.ScopeAPI, keygate.ScopeSudo, keygate.ScopeAdminMode)
 	return s
 }
