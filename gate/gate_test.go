@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,9 +28,13 @@ func service(t *testing.T, g *gate.Gate, p gate.Policy) *httptest.Server {
 	return hs
 }
 
-func newGate(t *testing.T, url, token string, cfg gate.Config) *gate.Gate {
+// newGate points a Gate at srv, on srv's clock (token expiry dates are on it).
+func newGate(t *testing.T, srv *keygatetest.Server, token string, cfg gate.Config) *gate.Gate {
 	t.Helper()
-	cfg.URL, cfg.Token = url, token
+	cfg.URL, cfg.Token = srv.URL, token
+	if cfg.Now == nil {
+		cfg.Now = srv.Clock.Now
+	}
 	g, err := gate.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -70,7 +76,7 @@ func TestMiddleware(t *testing.T) {
 	t.Parallel()
 	srv := keygatetest.NewServer(t)
 	w := keygatetest.NewGateWorld(t, srv)
-	g := newGate(t, srv.URL, w.Tokens["introspect"], gate.Config{})
+	g := newGate(t, srv, w.Tokens["introspect"], gate.Config{})
 	waitConnected(t, g)
 	api := service(t, g, gate.Policy{ScopesAny: []string{"api", "read_api"}, TokenTypes: []string{"personal", "project", "job"}})
 	cases := []struct {
@@ -124,7 +130,7 @@ func TestRevocationReachesServiceWithinOneSecond(t *testing.T) {
 	t.Parallel()
 	srv := keygatetest.NewServer(t)
 	w := keygatetest.NewGateWorld(t, srv)
-	g := newGate(t, srv.URL, w.Tokens["introspect"], gate.Config{CacheTTL: time.Hour})
+	g := newGate(t, srv, w.Tokens["introspect"], gate.Config{CacheTTL: time.Hour})
 	waitConnected(t, g)
 	api := service(t, g, gate.Policy{})
 	for range 3 {
@@ -142,6 +148,7 @@ func TestRevocationReachesServiceWithinOneSecond(t *testing.T) {
 		t.Fatalf("revoke = %v %v", resp, err)
 	}
 	resp.Body.Close()
+	t.Logf("cache after revoke: %d", g.CacheLen())
 	start := time.Now()
 	n := 0
 	for {
@@ -161,7 +168,7 @@ func TestCacheIsBounded(t *testing.T) {
 	t.Parallel()
 	srv := keygatetest.NewServer(t)
 	w := keygatetest.NewGateWorld(t, srv)
-	g := newGate(t, srv.URL, w.Tokens["introspect"], gate.Config{CacheSize: 3})
+	g := newGate(t, srv, w.Tokens["introspect"], gate.Config{CacheSize: 3})
 	waitConnected(t, g)
 	ctx := context.Background()
 	for i := range 10 {
@@ -178,29 +185,58 @@ func TestCacheIsBounded(t *testing.T) {
 	}
 }
 
+// counting counts the introspection requests a Gate makes.
+type counting struct{ n atomic.Int64 }
+
+func (c *counting) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Path == "/oauth/introspect" {
+		c.n.Add(1)
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}
+
 func TestCacheTTL(t *testing.T) {
 	t.Parallel()
 	srv := keygatetest.NewServer(t)
 	w := keygatetest.NewGateWorld(t, srv)
-	now := time.Date(2026, 6, 17, 12, 0, 0, 0, time.UTC)
-	clock := func() time.Time { return now }
-	g := newGate(t, srv.URL, w.Tokens["introspect"], gate.Config{CacheTTL: 10 * time.Second, Now: clock})
+	now := srv.Clock.Now()
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	rt := &counting{}
+	g := newGate(t, srv, w.Tokens["introspect"], gate.Config{CacheTTL: 10 * time.Second, Now: clock, HTTPClient: &http.Client{Transport: rt}})
 	waitConnected(t, g)
 	ctx := context.Background()
+	for range 5 {
+		if _, err := g.Check(ctx, w.Tokens["dev"]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := rt.n.Load(); n != 1 {
+		t.Fatalf("introspections for 5 checks within the TTL = %d, want 1", n)
+	}
+	mu.Lock()
+	now = now.Add(10 * time.Second)
+	mu.Unlock()
 	if _, err := g.Check(ctx, w.Tokens["dev"]); err != nil {
 		t.Fatal(err)
 	}
-	// Revoked directly in the store and the stream's event swallowed is not testable from
-	// outside; the TTL is: past it, the answer is asked again.
-	if g.CacheLen() != 1 {
-		t.Fatalf("CacheLen = %d", g.CacheLen())
+	if n := rt.n.Load(); n != 2 {
+		t.Errorf("introspections after the TTL = %d, want 2 (asked again)", n)
 	}
-	now = now.Add(11 * time.Second)
-	if _, err := g.Check(ctx, w.Tokens["dev"]); err != nil {
+	// Never past the token's own expiry, whatever the TTL.
+	g2 := newGate(t, srv, w.Tokens["introspect"], gate.Config{CacheTTL: 365 * 24 * time.Hour, Now: clock, HTTPClient: &http.Client{Transport: rt}})
+	waitConnected(t, g2)
+	id, err := g2.Check(ctx, w.Tokens["dev"])
+	if err != nil {
 		t.Fatal(err)
 	}
-	if g.CacheLen() != 1 {
-		t.Errorf("CacheLen after the TTL = %d, want 1 (expired entry replaced)", g.CacheLen())
+	mu.Lock()
+	now = id.ExpiresAt
+	mu.Unlock()
+	before := rt.n.Load()
+	_, _ = g2.Check(ctx, w.Tokens["dev"])
+	if rt.n.Load() != before+1 {
+		t.Error("an answer was reused past the token's expiry")
 	}
 }
 
@@ -208,7 +244,7 @@ func TestKeygateDownFailsClosed(t *testing.T) {
 	t.Parallel()
 	srv := keygatetest.NewServer(t)
 	w := keygatetest.NewGateWorld(t, srv)
-	g := newGate(t, srv.URL, w.Tokens["introspect"], gate.Config{CacheTTL: time.Hour, Timeout: time.Second})
+	g := newGate(t, srv, w.Tokens["introspect"], gate.Config{CacheTTL: time.Hour, Timeout: time.Second})
 	waitConnected(t, g)
 	api := service(t, g, gate.Policy{})
 	if status, _, _ := call(t, api.URL, w.Tokens["dev"]); status != 200 {
@@ -237,7 +273,7 @@ func TestMiddlewareOwnTokenRefused(t *testing.T) {
 	srv := keygatetest.NewServer(t)
 	w := keygatetest.NewGateWorld(t, srv)
 	// A token without introspect: Keygate refuses the middleware itself; callers get 503.
-	g := newGate(t, srv.URL, w.Tokens["root"], gate.Config{})
+	g := newGate(t, srv, w.Tokens["root"], gate.Config{})
 	api := service(t, g, gate.Policy{})
 	if status, _, _ := call(t, api.URL, w.Tokens["dev"]); status != 503 {
 		t.Errorf("middleware without introspect = %d, want 503", status)
