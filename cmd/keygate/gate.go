@@ -61,12 +61,9 @@ func startGate(ctx context.Context, g *forwardauth.Gate, file string, log *slog.
 		log.Info("no gate file: /-/gate denies every request (--gate-file)")
 		return nil
 	}
-	p, err := forwardauth.ReadFile(file)
-	if err != nil {
+	if err := g.Load(file); err != nil {
 		return err
 	}
-	g.SetPolicy(p)
-	log.Info("gate file loaded", "file", file, "services", len(p.Services))
 	go g.Watch(ctx, file, gateWatchInterval)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)

@@ -66,13 +66,27 @@ func (e FileError) Unwrap() error { return e.Err }
 // Load reads the gate file and puts it in force. A file that does not parse changes
 // nothing: the previous policy stays, and the error is returned (and logged).
 func (g *Gate) Load(name string) error {
-	p, err := ReadFile(name)
+	data, err := readLimited(name)
+	if err == nil {
+		err = g.apply(name, data)
+	}
 	if err != nil {
 		g.log.Error("gate file refused; the previous policy stays in force", "file", name, "err", err)
 		return err
 	}
+	g.log.Info("gate file loaded", "file", name, "services", len(g.Policy().Services))
+	return nil
+}
+
+// apply parses a gate file's content and puts it in force, remembering the content so
+// Watch knows what is loaded.
+func (g *Gate) apply(name string, data []byte) error {
+	g.loaded.Store(&data)
+	p, err := Parse(data)
+	if err != nil {
+		return FileError{Name: name, Err: err}
+	}
 	g.SetPolicy(p)
-	g.log.Info("gate file loaded", "file", name, "services", len(p.Services))
 	return nil
 }
 
@@ -80,7 +94,6 @@ func (g *Gate) Load(name string) error {
 // until ctx ends. Polling (rather than inotify) also sees a file replaced by rename, as
 // configuration management and Kubernetes ConfigMaps do.
 func (g *Gate) Watch(ctx context.Context, name string, interval time.Duration) {
-	last, _ := readLimited(name)
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -90,16 +103,13 @@ func (g *Gate) Watch(ctx context.Context, name string, interval time.Duration) {
 		case <-t.C:
 		}
 		data, err := readLimited(name)
-		if err != nil || bytes.Equal(data, last) {
+		if last := g.loaded.Load(); err != nil || last != nil && bytes.Equal(data, *last) {
+			continue // unreadable (being replaced) or unchanged since the last attempt
+		}
+		if err := g.apply(name, data); err != nil {
+			g.log.Error("gate file refused; the previous policy stays in force", "file", name, "err", err)
 			continue
 		}
-		last = data
-		p, err := Parse(data)
-		if err != nil {
-			g.log.Error("gate file refused; the previous policy stays in force", "file", name, "err", FileError{Name: name, Err: err})
-			continue
-		}
-		g.SetPolicy(p)
-		g.log.Info("gate file reloaded", "file", name, "services", len(p.Services))
+		g.log.Info("gate file reloaded", "file", name, "services", len(g.Policy().Services))
 	}
 }

@@ -48,6 +48,8 @@ type Gate struct {
 	obs    Observer
 	now    func() time.Time
 	policy atomic.Pointer[Policy]
+	// loaded is the gate file content last read (good or bad), for Watch.
+	loaded atomic.Pointer[[]byte]
 	access *accessCache
 }
 
