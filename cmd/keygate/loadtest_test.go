@@ -245,3 +245,39 @@ func srvAdmin() authz.Subject { return authz.SystemSubject() }
 
 // storeActive selects every active token (no page limit).
 func storeActive() store.TokenFilter { return store.TokenFilter{State: "active"} }
+
+// TestLoadtestNginxGate drives nginx + Keygate's /-/gate against nginx alone through the
+// command, with the gate file docs/performance.md uses.
+func TestLoadtestNginxGate(t *testing.T) {
+	if _, err := os.Stat("/usr/sbin/nginx"); err != nil {
+		t.Skip("nginx not installed: skipping the nginx load test")
+	}
+	srv := keygatetest.NewServerWith(t, keygatetest.Options{GateFile: "../../docs/gate-loadtest.yaml"})
+	tokens := make([]string, 20)
+	for i := range tokens {
+		tokens[i] = srv.Token(t, 1, "load", keygate.ScopeReadUser)
+	}
+	file := writeTokens(t, tokens)
+	out, errOut, err := runCLI(t, testEnv, "", "loadtest", "--nginx-gate", "--nginx", "/usr/sbin/nginx", "--url", srv.URL, "--tokens-file", file,
+		"--duration", "600ms", "--rounds", "2", "--connections", "4", "--format", "json")
+	if err != nil {
+		t.Fatalf("loadtest --nginx-gate: %v\nstderr: %s", err, errOut)
+	}
+	var rep loadtest.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("stdout is not the JSON report: %v\n%s", err, out)
+	}
+	if rep.Mode != "nginx-gate" || rep.RatioGoal != loadtest.NginxRatioGoal || rep.Keygate.Requests == 0 || rep.Keygate.Errors != 0 ||
+		rep.Bare == nil || rep.Bare.Requests == 0 || rep.Ratio <= 0 {
+		t.Fatalf("report = %+v", rep)
+	}
+	// A token the gate refuses makes the probe fail with guidance.
+	bad := writeTokens(t, []string{srv.Token(t, 1, "k8s", keygate.ScopeK8sProxy)})
+	_, _, err = runCLI(t, testEnv, "", "loadtest", "--nginx-gate", "--url", srv.URL, "--tokens-file", bad, "--duration", "200ms")
+	if err == nil || !strings.Contains(err.Error(), "gate file") {
+		t.Errorf("refused probe = %v, want an error naming the gate file", err)
+	}
+	if _, _, err := runCLI(t, testEnv, "", "loadtest", "--nginx-gate", "--mix", "--url", srv.URL, "--tokens-file", file); err == nil {
+		t.Error("--nginx-gate --mix accepted")
+	}
+}
