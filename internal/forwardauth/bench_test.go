@@ -43,3 +43,27 @@ func BenchmarkGateWarm(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkGateHTTP is a warm /-/gate decision through Keygate's whole HTTP stack
+// (middleware, access log, metrics) over loopback TCP with a kept-alive connection: the
+// server's part of what nginx pays per request, plus this client's.
+func BenchmarkGateHTTP(b *testing.B) {
+	srv := keygatetest.NewServerWith(b, keygatetest.Options{GateFile: "testdata/gate.yaml"})
+	w := keygatetest.NewGateWorld(b, srv)
+	req, err := http.NewRequest("GET", srv.URL+"/-/gate", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	req.Header.Set("X-Original-Method", "GET")
+	req.Header.Set("X-Original-Uri", "/api/invoices")
+	req.Header.Set("Private-Token", w.Tokens["dev"])
+	client := &http.Client{}
+	b.ReportAllocs()
+	for b.Loop() {
+		resp, err := client.Do(req)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			b.Fatalf("%v %v", resp, err)
+		}
+		resp.Body.Close()
+	}
+}
