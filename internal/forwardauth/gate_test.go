@@ -270,8 +270,13 @@ func TestGateMetrics(t *testing.T) {
 			t.Errorf("/-/metrics lacks %s", want)
 		}
 	}
-	if strings.Contains(string(body), w.Tokens["dev"]) {
-		t.Error("metrics contain a token")
+	for name, tok := range w.Tokens {
+		if strings.Contains(string(body), tok) || strings.Contains(srv.Logs(), tok) {
+			t.Errorf("metrics or logs contain the %s token", name)
+		}
+	}
+	if !strings.Contains(srv.Logs(), `"route":"/-/gate"`) || !strings.Contains(srv.Logs(), `"token_id":"`) {
+		t.Errorf("no access-log line for /-/gate with its token ID")
 	}
 }
 
