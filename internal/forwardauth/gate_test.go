@@ -175,8 +175,16 @@ func TestGateAnswers(t *testing.T) {
 }
 
 func TestGateSeesChangesOnTheNextRequest(t *testing.T) {
-	t.Parallel()
-	srv, w := newGateServer(t, keygatetest.Options{})
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			srv, w := newGateServer(t, keygatetest.Options{Postgres: backend == "postgres"})
+			gateSeesChanges(t, srv, w)
+		})
+	}
+}
+
+func gateSeesChanges(t *testing.T, srv *keygatetest.Server, w *keygatetest.GateWorld) {
 	ctx := context.Background()
 	if a := ask(t, srv, "GET", "/api/x", bearer(w.Tokens["dev"])); a.status != 200 {
 		t.Fatalf("before = %d", a.status)
