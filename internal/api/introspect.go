@@ -227,8 +227,12 @@ func (a *API) revocationStream(w http.ResponseWriter, r *http.Request, c *call) 
 	}
 }
 
-// callerActive re-checks the stream's own token after a change.
+// callerActive re-checks the stream's own token and its owner after a change.
 func (a *API) callerActive(ctx context.Context, c *call) bool {
 	t, err := a.svc.TokenByID(ctx, c.principal.Token.ID)
-	return err == nil && t.Active(a.svc.Clock().Now())
+	if err != nil || !t.Active(a.svc.Clock().Now()) {
+		return false
+	}
+	u, err := a.svc.User(ctx, t.UserID)
+	return err == nil && u.APIBlockReason(a.externalURL) == ""
 }
