@@ -1,6 +1,7 @@
 package forwardauth
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -373,10 +374,19 @@ func (g *Gate) identityHeaders(h http.Header, a answer) {
 	}
 }
 
+// BodyHeader repeats a refusal's JSON body in a header, for proxies that drop the bodies
+// of forward-auth answers: nginx's auth_request keeps only headers, and the documented
+// snippet answers the client with this one.
+const BodyHeader = "X-Keygate-Body"
+
 func writeJSON(w http.ResponseWriter, status int, body any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	_ = enc.Encode(body) // the proxy went away; nothing to tell it
+	_ = enc.Encode(body) // maps of strings always encode
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set(BodyHeader, strings.TrimSpace(buf.String()))
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes()) // the proxy went away; nothing to tell it
 }

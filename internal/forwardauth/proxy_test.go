@@ -267,17 +267,31 @@ func checkProxy(t *testing.T, proxy, base string, srv *keygatetest.Server, w *ke
 			if tc.desc != "" && !strings.Contains(joined, `error="invalid_token", error_description="`+tc.desc+`"`) {
 				t.Errorf("%s: WWW-Authenticate = %q, want the error description", tc.name, vals)
 			}
+			// The spec's 401 bodies reach the client through both proxies.
+			wantBody := `{"message":"401 Unauthorized"}`
+			if tc.desc != "" {
+				wantBody = `{"error":"invalid_token","error_description":"` + tc.desc + `"}`
+			}
+			if strings.TrimSpace(got.body) != wantBody {
+				t.Errorf("%s: body = %q, want %s", tc.name, got.body, wantBody)
+			}
+			if ct := got.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+				t.Errorf("%s: Content-Type = %q", tc.name, ct)
+			}
 		}
 		if tc.status == 403 && !strings.Contains(got.body, `"403 Forbidden"`) {
 			t.Errorf("%s: body = %q", tc.name, got.body)
 		}
 	}
-	// Caddy passes Keygate's explanation through; nginx drops auth_request bodies.
-	if proxy == "caddy" {
-		got := through(t, base, "GET", "/api/x", map[string]string{"Private-Token": tok["gus"]})
-		if !strings.Contains(got.body, "needs the Developer role") {
-			t.Errorf("caddy 403 body = %q, want Keygate's explanation", got.body)
-		}
+	// Keygate's explanation reaches the client (nginx: through X-Keygate-Body), and is
+	// withheld from a caller who cannot see the resource.
+	got = through(t, base, "GET", "/api/x", map[string]string{"Private-Token": tok["gus"]})
+	if !strings.Contains(got.body, "needs the Developer role") {
+		t.Errorf("403 body = %q, want Keygate's explanation", got.body)
+	}
+	got = through(t, base, "GET", "/api/x", map[string]string{"Private-Token": tok["sam"]})
+	if strings.TrimSpace(got.body) != `{"message":"403 Forbidden"}` {
+		t.Errorf("403 body for a non-member = %q, want a bare 403", got.body)
 	}
 
 	// Revoked through the API: refused on the very next request.
