@@ -158,6 +158,9 @@ func IdentityFrom(ctx context.Context) (Identity, bool) {
 	return id, ok
 }
 
+// FromContext is IdentityFrom under the name context accessors commonly have.
+func FromContext(ctx context.Context) (Identity, bool) { return IdentityFrom(ctx) }
+
 // WithIdentity returns a context carrying id (for tests of handlers behind the gate).
 func WithIdentity(ctx context.Context, id Identity) context.Context {
 	return context.WithValue(ctx, ctxKey{}, id)

@@ -21,6 +21,10 @@ func service(t *testing.T, g *gate.Gate, p gate.Policy) *httptest.Server {
 	t.Helper()
 	h := g.Middleware(p)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id, ok := gate.IdentityFrom(r.Context())
+		if alt, _ := gate.FromContext(r.Context()); alt.TokenID != id.TokenID {
+			http.Error(w, "accessors disagree", 500)
+			return
+		}
 		_ = json.NewEncoder(w).Encode(map[string]any{"ok": ok, "user": id.Username, "type": id.TokenType, "scopes": id.Scopes, "token_id": id.TokenID})
 	}))
 	hs := httptest.NewServer(h)

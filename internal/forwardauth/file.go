@@ -59,8 +59,10 @@ func (e FileError) Lines() []string {
 	return out
 }
 
+// Error names the file and its problems.
 func (e FileError) Error() string { return "gate file " + e.Name + ": " + e.Err.Error() }
 
+// Unwrap returns the Errors.
 func (e FileError) Unwrap() error { return e.Err }
 
 // Load reads the gate file and puts it in force. A file that does not parse changes

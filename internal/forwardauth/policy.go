@@ -105,6 +105,7 @@ type LineError struct {
 	Msg  string
 }
 
+// Error renders "line N: message".
 func (e LineError) Error() string {
 	if e.Line == 0 {
 		return e.Msg
@@ -115,6 +116,7 @@ func (e LineError) Error() string {
 // Errors is every problem found in a gate file, in file order.
 type Errors []LineError
 
+// Error joins every problem with "; ".
 func (es Errors) Error() string {
 	parts := make([]string, len(es))
 	for i, e := range es {
