@@ -126,7 +126,12 @@ func (a *API) introspectCaller(r *http.Request) (service.Principal, error) {
 	a.observe("success")
 	if d := authz.Decide(pr.Subject(), introspectRule, r.Method); !d.Allowed {
 		a.observe("insufficient_scope")
-		return service.Principal{}, denial(d)
+		// RFC 7662 §2.3: a caller token without sufficient privileges gets 401, with the
+		// RFC 6750 challenge naming the scope it needs.
+		e := insufficientScope(string(keygate.ScopeIntrospect))
+		e.status = 401
+		e.header = map[string]string{"WWW-Authenticate": `Bearer realm="keygate", error="insufficient_scope", scope="introspect"`}
+		return service.Principal{}, e
 	}
 	return pr, nil
 }

@@ -159,8 +159,8 @@ func TestIntrospectCaller(t *testing.T) {
 		{"no caller token", nil, 401, `{"message":"401 Unauthorized"}`},
 		{"bad caller token", bearerHeader("glpat-nope"), 401, `{"message":"401 Unauthorized"}`},
 		{"revoked caller token", bearerHeader(w.Tokens["revoked"]), 401, `"error":"invalid_token"`},
-		{"api scope is not enough", bearerHeader(w.Tokens["root"]), 403, `"scope":"introspect"`},
-		{"sudo does not imply introspect", map[string]string{"Private-Token": srv.RootToken, "Sudo": "dev"}, 403, `"error":"insufficient_scope"`},
+		{"api scope is not enough", bearerHeader(w.Tokens["root"]), 401, `"scope":"introspect"`},
+		{"sudo does not imply introspect", map[string]string{"Private-Token": srv.RootToken, "Sudo": "dev"}, 401, `"error":"insufficient_scope"`},
 		{"private-token header", map[string]string{"Private-Token": w.Tokens["introspect"]}, 200, `"active":true`},
 		{"basic client credentials", map[string]string{"Authorization": basic}, 200, `"active":true`},
 	}
@@ -174,6 +174,18 @@ func TestIntrospectCaller(t *testing.T) {
 				t.Errorf("a refused caller learned about the token: %s", raw)
 			}
 		})
+	}
+	// The RFC 6750 challenge names the missing scope.
+	req0, _ := http.NewRequest("POST", srv.URL+"/oauth/introspect", strings.NewReader(form.Encode()))
+	req0.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req0.Header.Set("Authorization", "Bearer "+w.Tokens["root"])
+	resp0, err := http.DefaultClient.Do(req0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp0.Body.Close()
+	if got := resp0.Header.Get("WWW-Authenticate"); got != `Bearer realm="keygate", error="insufficient_scope", scope="introspect"` {
+		t.Errorf("WWW-Authenticate = %q", got)
 	}
 	// Bad requests: 400 and nothing learned.
 	caller := bearerHeader(w.Tokens["introspect"])
