@@ -277,6 +277,10 @@ func (p *parser) service(n *yaml.Node) Service {
 					p.fail(pn, "path %q must start with / and hold no query, fragment or space", pn.Value)
 					continue
 				}
+				if strings.Contains(pn.Value, "*") {
+					p.fail(pn, "path %q: paths are prefixes, not patterns (write /api/ for everything below /api)", pn.Value)
+					continue
+				}
 				s.Paths = append(s.Paths, pn.Value)
 			}
 		case "methods":

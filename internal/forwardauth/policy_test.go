@@ -86,6 +86,7 @@ var parseErrorCases = []struct {
 	{"bad member path", "services:\n  - name: a\n    require:\n      member_of: 'acme//x'\n", 4, "not a group or project full path"},
 	{"bad permission", "services:\n  - name: a\n    require:\n      permissions: [Read-Project]\n", 4, "permission"},
 	{"path without slash", "services:\n  - name: a\n    paths: [api]\n", 3, "must start with /"},
+	{"glob in a path", "services:\n  - name: a\n    paths: ['/api/*']\n", 3, "prefixes, not patterns"},
 	{"unknown method", "services:\n  - name: a\n    methods: [GET, FETCH]\n", 3, `unknown method "FETCH"`},
 	{"bad host", "services:\n  - name: a\n    hosts: ['billing internal']\n", 3, "not a host name"},
 	{"anonymous not a bool", "services:\n  - name: a\n    anonymous: yes please\n", 3, "true or false"},
