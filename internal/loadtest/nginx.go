@@ -211,6 +211,10 @@ func startNginx(ctx context.Context, bin, dir, conf string, addrs []string) (sto
 	}
 	logFile := filepath.Join(dir, "error.log")
 	cmd := exec.CommandContext(ctx, path, "-p", dir, "-c", file, "-e", logFile, "-g", "daemon off;")
+	// Interrupted: a fast shutdown, in which nginx's master stops its workers (a SIGKILL
+	// would orphan them).
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("loadtest: start nginx: %w", err)
 	}
