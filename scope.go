@@ -26,6 +26,10 @@ const (
 	ScopeManageRunner    Scope = "manage_runner"
 	ScopeK8sProxy        Scope = "k8s_proxy"
 	ScopeAIFeatures      Scope = "ai_features"
+	// ScopeIntrospect (Keygate extension) lets a gateway or a service ask about other
+	// tokens: POST /oauth/introspect and the revocation stream. It opens no other route,
+	// and only an administrator may put it on a token (GrantedByAdmin).
+	ScopeIntrospect Scope = "introspect"
 )
 
 // AllScopes lists every scope in GitLab's documentation order.
@@ -33,6 +37,7 @@ var AllScopes = []Scope{
 	ScopeAPI, ScopeReadAPI, ScopeReadUser, ScopeReadRepository, ScopeWriteRepository,
 	ScopeReadRegistry, ScopeWriteRegistry, ScopeCreateRunner, ScopeManageRunner,
 	ScopeK8sProxy, ScopeSelfRotate, ScopeAIFeatures, ScopeSudo, ScopeAdminMode,
+	ScopeIntrospect,
 }
 
 // adminScopes may only be held by administrators' personal tokens.
@@ -43,6 +48,11 @@ func (s Scope) Valid() bool { return slices.Contains(AllScopes, s) }
 
 // Admin reports whether s is offered only to administrators.
 func (s Scope) Admin() bool { return slices.Contains(adminScopes, s) }
+
+// GrantedByAdmin reports whether only an administrator may create a token carrying s,
+// whoever owns the token: introspect reveals other people's tokens' state, so a group
+// owner or project maintainer must not hand it to their own bots.
+func (s Scope) GrantedByAdmin() bool { return s == ScopeIntrospect }
 
 // Scopes is a token's scope set, kept in the order given.
 type Scopes []Scope

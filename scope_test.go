@@ -106,7 +106,7 @@ func TestScopeValidAdmin(t *testing.T) {
 
 func TestAllScopesDistinctAndValid(t *testing.T) {
 	t.Parallel()
-	if got, want := len(keygate.AllScopes), 14; got != want {
+	if got, want := len(keygate.AllScopes), 15; got != want {
 		t.Errorf("len(AllScopes) = %d, want %d", got, want)
 	}
 	seen := map[keygate.Scope]bool{}

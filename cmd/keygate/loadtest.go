@@ -50,6 +50,13 @@ request ended. A request is an error when it got no answer or a status other tha
 operation's (200 verify, 201 create, 204 revoke); the exit status is 1 when Keygate had
 any error.
 
+--nginx-gate measures forward auth instead: the command starts a static upstream and
+nginx (--nginx) with two servers in front of it, one asking Keygate's /-/gate at --url
+on every request (the docs/gate.md snippet) and one not, and drives GET ` + "`/loadtest/static`" + `
+with the tokens through both in alternating rounds; the rows are nginx+keygate and nginx,
+the ratio's goal 0.50. The server's gate file must let the tokens through on
+/loadtest/ (docs/performance.md has one).
+
 Output (stdout; progress once a second on stderr):
   text: a header line; a table with one row per target (keygate, bare) and, in the mixed
         load, per operation: requests, errors, req/s, p50, p90, p99, max; then
@@ -67,7 +74,8 @@ func newLoadtestCmd(a *app) *cobra.Command {
 	var rawURL, tokensFile, format, weights string
 	var create, conns, sample, rounds int
 	var duration time.Duration
-	var mix, firstUse, bare bool
+	var mix, firstUse, bare, nginxGate bool
+	var nginxBin string
 	cmd := &cobra.Command{
 		Use:   "loadtest",
 		Short: "Measure Keygate's token check under load against a bare handler",
@@ -86,6 +94,9 @@ func newLoadtestCmd(a *app) *cobra.Command {
 			}
 			if err := checkLoadFlags(cmd, a, format, tokensFile, create, sample, mix, firstUse); err != nil {
 				return err
+			}
+			if nginxGate && (mix || firstUse) {
+				return errors.New("--nginx-gate is verify only; drop --mix and --first-use")
 			}
 			if duration <= 0 || duration > loadtest.MaxDuration {
 				return fmt.Errorf("--duration must be above 0 and at most %s", loadtest.MaxDuration)
@@ -112,7 +123,12 @@ func newLoadtestCmd(a *app) *cobra.Command {
 				}
 				cfg.Tokens = cfg.Tokens[:min(n, len(cfg.Tokens))]
 			}
-			rep, err := loadtest.Run(cmd.Context(), cfg)
+			var rep *loadtest.Report
+			if nginxGate {
+				rep, err = loadtest.RunNginx(cmd.Context(), loadtest.NginxConfig{Config: cfg, Nginx: nginxBin})
+			} else {
+				rep, err = loadtest.Run(cmd.Context(), cfg)
+			}
 			if cleanup != nil {
 				err = errors.Join(err, cleanup())
 			}
@@ -143,6 +159,8 @@ func newLoadtestCmd(a *app) *cobra.Command {
 	fl.IntVar(&sample, "sample", 0, "use this many random tokens of the set (0: all)")
 	fl.BoolVar(&bare, "bare", true, "also drive the bare handler and report the ratio")
 	fl.StringVar(&format, "format", "text", "output format: text or json")
+	fl.BoolVar(&nginxGate, "nginx-gate", false, "measure nginx asking Keygate's /-/gate against nginx alone, in front of one static upstream (goal >= 0.50)")
+	fl.StringVar(&nginxBin, "nginx", "nginx", "with --nginx-gate: the nginx binary")
 	return cmd
 }
 

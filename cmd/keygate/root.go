@@ -31,7 +31,7 @@ func newRootCmd(a *app) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCmd(a), withSeed(a, newAdminCmd(a)), newVersionCmd(a), newLoadtestCmd(a))
+	root.AddCommand(newServeCmd(a), withSeed(a, newAdminCmd(a)), newVersionCmd(a), newLoadtestCmd(a), newGateCmd(a))
 	root.AddCommand(newDoctorCmd(a), newAdviseCmd(a), newConnectionsCmd(a))
 	return root
 }

@@ -17,7 +17,7 @@ import (
 
 func newServeCmd(a *app) *cobra.Command {
 	var f instanceFlags
-	var addr, logLevel, tlsCert, tlsKey string
+	var addr, logLevel, tlsCert, tlsKey, gateFile string
 	var shutdown time.Duration
 	var ban banFlags
 	cmd := &cobra.Command{
@@ -62,6 +62,11 @@ func newServeCmd(a *app) *cobra.Command {
 				Service: in.Service, Logger: log, ExternalURL: in.Config.ExternalURL, Revision: revision(), TLS: tlsCfg,
 				Repositories: in.Repositories, GitJobTokens: githttp.ServiceJobTokens{Service: in.Service},
 			})
+			if err := startGate(ctx, srv.Gate(), gateFile, log); err != nil {
+				_ = in.Close(context.WithoutCancel(ctx))
+				l.Close()
+				return err
+			}
 			store := "sqlite"
 			if instance.IsPostgres(in.Config.DatabaseURL) {
 				store = "postgres"
@@ -82,6 +87,7 @@ func newServeCmd(a *app) *cobra.Command {
 	cmd.Flags().StringVar(&tlsKey, "tls-key", a.envOr("KEYGATE_TLS_KEY", ""), "PEM private key for --tls-cert (KEYGATE_TLS_KEY)")
 	cmd.Flags().DurationVar(&shutdown, "shutdown-timeout", envDuration(a, "KEYGATE_SHUTDOWN_TIMEOUT", 10*time.Second), "how long SIGTERM waits for in-flight requests (KEYGATE_SHUTDOWN_TIMEOUT)")
 	cmd.Flags().IntVar(&f.cacheSize, "cache-size", envInt(a, "KEYGATE_CACHE_SIZE", 100_000), "verified tokens kept in memory (KEYGATE_CACHE_SIZE); each costs about 0.5 KB with its owner's share")
+	cmd.Flags().StringVar(&gateFile, "gate-file", a.envOr("KEYGATE_GATE_FILE", ""), "forward-auth services for /-/gate (YAML, docs/gate.md); reloaded on SIGHUP and on change (KEYGATE_GATE_FILE)")
 	cmd.Flags().StringVar(&logLevel, "log-level", a.envOr("KEYGATE_LOG_LEVEL", "info"), "debug, info, warn or error (KEYGATE_LOG_LEVEL)")
 	return cmd
 }

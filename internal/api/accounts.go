@@ -160,7 +160,7 @@ func (a *API) createServiceAccountToken(w http.ResponseWriter, r *http.Request, 
 	if err != nil {
 		return serviceAccountError(err)
 	}
-	in, err := tokenInput(c.p, func(s keygate.Scope) bool { return !s.Admin() })
+	in, err := tokenInput(c.p, func(s keygate.Scope) bool { return !s.Admin() && (!s.GrantedByAdmin() || c.subject.Admin()) })
 	if err != nil {
 		return err
 	}

@@ -22,6 +22,9 @@ type Config struct {
 	Revision string
 	// Observer counts authentication outcomes; nil counts nothing.
 	Observer Observer
+	// IntrospectLimit is each introspecting token's budget; zero means
+	// service.DefaultIntrospectLimit.
+	IntrospectLimit service.RateLimit
 }
 
 // Observer receives authentication outcomes for metrics. It never sees a token.
@@ -36,6 +39,8 @@ type API struct {
 	externalURL string
 	revision    string
 	obs         Observer
+	// introspectLimit: see Config.IntrospectLimit.
+	introspectLimit service.RateLimit
 }
 
 // New builds the API.
@@ -45,7 +50,7 @@ func New(cfg Config) *API {
 	}
 	return &API{
 		svc: cfg.Service, log: cfg.Logger, externalURL: strings.TrimRight(cfg.ExternalURL, "/"),
-		revision: cfg.Revision, obs: cfg.Observer,
+		revision: cfg.Revision, obs: cfg.Observer, introspectLimit: cfg.IntrospectLimit,
 	}
 }
 
@@ -206,6 +211,7 @@ func (a *API) Routes() []Route {
 		Route{Method: "GET", Pattern: "/projects/{id}/keygate/job_token_auth_log", Rule: plain, Summary: "Keygate extension: which other projects' job tokens reached this one", handler: a.jobTokenAuthLog}.on(proj, authz.ActAdminJobScope),
 		Route{Method: "GET", Pattern: "/projects/{id}/keygate/job_token_scope/proposal", Rule: plain, Summary: "Keygate extension: the least allowlist that keeps the logged uses working", handler: a.jobAllowlistProposal}.on(proj, authz.ActAdminJobScope),
 
+		route("GET", "/keygate/revocations/stream", introspectRule, "Keygate extension: Server-Sent Events whenever access may have been taken away (introspect scope)", a.revocationStream),
 		route("GET", "/keygate/can_i", anyScope, "Keygate extension: would the calling token be allowed this request? (?method=&path=)", a.canI),
 	}
 	for _, k := range []struct {

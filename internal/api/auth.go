@@ -94,7 +94,9 @@ func (a *API) wrap(rt Route) http.Handler {
 				a.writeError(w, r, err)
 				return
 			}
-			rule.AnyScope = true // with sudo only the sudo scope is checked (spec §5.2)
+			// With sudo only the sudo scope is checked (spec §5.2), except on Keygate's
+			// exclusive routes: introspect is never implied.
+			rule.AnyScope = !rule.Exclusive
 		}
 		if d := authz.Decide(c.subject, rule, r.Method); !d.Allowed {
 			if d.Code == keygate.CodeInsufficientScope {

@@ -117,7 +117,11 @@ func (a *API) judge(ctx context.Context, c *call, method string, u *url.URL) Can
 	}
 	out := CanIAnswer{Route: rt.Method + " " + Prefix + rt.Pattern, Reasons: []string{}}
 	if !rt.Rule.AnyScope {
-		for _, g := range append(append([]authz.Grant{}, rt.Rule.Grants...), authz.RootGrants()...) {
+		roots := authz.RootGrants()
+		if rt.Rule.Exclusive {
+			roots = nil
+		}
+		for _, g := range append(append([]authz.Grant{}, rt.Rule.Grants...), roots...) {
 			if g.ReadOnly && method != "GET" && method != "HEAD" {
 				continue
 			}

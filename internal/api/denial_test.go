@@ -105,6 +105,7 @@ var denialPaths = map[string]string{
 	"POST /users/{user_id}/impersonation_tokens":                                            "/users/{member}/impersonation_tokens",
 	"GET /users/{user_id}/impersonation_tokens/{impersonation_token_id}":                    "/users/{member}/impersonation_tokens/1",
 	"DELETE /users/{user_id}/impersonation_tokens/{impersonation_token_id}":                 "/users/{member}/impersonation_tokens/1",
+	"GET /keygate/revocations/stream":                                                       "/keygate/revocations/stream",
 	"GET /keygate/can_i":                                                                    "/keygate/can_i?method=GET&path=/api/v4/user",
 
 	"GET /job":                         "/job",
@@ -193,6 +194,9 @@ func scopeOK(rt api.Route, scopes keygate.Scopes) bool {
 			return true
 		}
 	}
+	if rt.Rule.Exclusive {
+		return false
+	}
 	return scopes.Has(keygate.ScopeAPI) || safe && scopes.Has(keygate.ScopeReadAPI)
 }
 
@@ -202,6 +206,9 @@ func scopeList(rt api.Route) string {
 	var names []string
 	for _, g := range rt.Rule.Grants {
 		names = append(names, string(g.Scope))
+	}
+	if rt.Rule.Exclusive {
+		return strings.Join(names, " ")
 	}
 	return strings.Join(append(names, "api", "read_api"), " ")
 }
@@ -238,7 +245,7 @@ func (c caller) expect(rt api.Route, w *world) *want {
 	switch {
 	case c.anonymous && !rt.Rule.Anonymous:
 		return msg(401, "401 Unauthorized")
-	case !c.anonymous && !c.sudo && !scopeOK(rt, c.scopes):
+	case !c.anonymous && (!c.sudo || rt.Rule.Exclusive) && !scopeOK(rt, c.scopes):
 		return &want{403, map[string]any{
 			"error":             "insufficient_scope",
 			"error_description": "The request requires higher privileges than provided by the access token.",

@@ -33,6 +33,9 @@ type Rule struct {
 	Admin bool
 	// JobToken lets CI/CD job tokens in (spec §7.2); other routes do not recognise them.
 	JobToken bool
+	// Exclusive: only Grants open the route; the root grants (api, read_api) do not.
+	// Keygate's introspect routes use it, so a plain api token cannot watch revocations.
+	Exclusive bool
 }
 
 // Subject is the authenticated caller. A zero Subject is anonymous.
@@ -99,7 +102,7 @@ func ScopesFor(r Rule) string {
 	for _, g := range r.Grants {
 		names = append(names, string(g.Scope))
 	}
-	for _, g := range rootGrants {
+	for _, g := range r.roots() {
 		names = append(names, string(g.Scope))
 	}
 	return strings.Join(names, " ")
@@ -111,7 +114,15 @@ func ScopeAllows(r Rule, method string, scopes keygate.Scopes) bool {
 		return true
 	}
 	ok := func(g Grant) bool { return scopes.Has(g.Scope) && (!g.ReadOnly || safeMethod(method)) }
-	return slices.ContainsFunc(r.Grants, ok) || slices.ContainsFunc(rootGrants, ok)
+	return slices.ContainsFunc(r.Grants, ok) || slices.ContainsFunc(r.roots(), ok)
+}
+
+// roots are the root grants that apply to the rule: none for an exclusive one.
+func (r Rule) roots() []Grant {
+	if r.Exclusive {
+		return nil
+	}
+	return rootGrants
 }
 
 // Decide judges one request against a route's rule. Authentication outcomes (expired,
@@ -147,7 +158,7 @@ func readOnlyNote(r Rule, method string, scopes keygate.Scopes) string {
 	if safeMethod(method) {
 		return ""
 	}
-	for _, g := range append(slices.Clone(r.Grants), rootGrants...) {
+	for _, g := range append(slices.Clone(r.Grants), r.roots()...) {
 		if g.ReadOnly && scopes.Has(g.Scope) {
 			return " (" + string(g.Scope) + " allows only GET and HEAD)"
 		}

@@ -142,6 +142,22 @@ func DecideResource(s Subject, r Resource, a Action) Decision {
 	}}
 }
 
+// DecideLevel judges whether the subject holds at least level min on the resource, as the
+// gate's member_of asks: hidden (404, with nothing to explain) when the subject cannot see
+// it, 403 with the reason when the role is too low. Administrators pass, as everywhere.
+func DecideLevel(s Subject, r Resource, min keygate.AccessLevel) Decision {
+	if !CanRead(s, r) {
+		return Decision{Status: 404, Code: keygate.CodeNotFound, Message: notFoundMessage(r.Kind),
+			Reasons: []string{"the " + string(r.Kind) + " does not exist or you cannot see it"}}
+	}
+	if s.Admin() || r.Access >= min {
+		return allow()
+	}
+	return Decision{Status: 403, Code: keygate.CodeForbidden, Reasons: []string{
+		"this service needs the " + min.String() + " role or higher on the " + string(r.Kind) + "; you have " + levelName(r.Access),
+	}}
+}
+
 func levelName(l keygate.AccessLevel) string {
 	if l == keygate.NoAccess {
 		return "no membership"

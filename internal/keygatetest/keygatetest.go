@@ -24,6 +24,7 @@ import (
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/internal/authz"
 	"github.com/keygate/keygate/internal/clock"
+	"github.com/keygate/keygate/internal/forwardauth"
 	"github.com/keygate/keygate/internal/githttp"
 	"github.com/keygate/keygate/internal/instance"
 	"github.com/keygate/keygate/internal/server"
@@ -45,7 +46,11 @@ type Server struct {
 	DatabaseURL string
 	// RootToken is an api+sudo+admin_mode token of root.
 	RootToken string
-	logs      *syncBuffer
+	// Gate is the server's /-/gate handler (load policies with SetPolicy or Load).
+	Gate *forwardauth.Gate
+	// HTTP is the listening server; tests that take Keygate down close it.
+	HTTP *httptest.Server
+	logs *syncBuffer
 }
 
 // Options select the backend.
@@ -61,6 +66,8 @@ type Options struct {
 	// DatabaseURL, when set, is the PostgreSQL URL to use (a test's proxy in front of a
 	// schema from PostgresURL).
 	DatabaseURL string
+	// GateFile is loaded into /-/gate before the server answers.
+	GateFile string
 }
 
 // NewServer starts a server on SQLite.
@@ -98,13 +105,21 @@ func NewServerWith(t testing.TB, o Options) *Server {
 	in.Service.Start(runCtx)
 	srv := server.New(server.Config{Service: in.Service, Logger: log, ExternalURL: "http://keygate.test", Revision: "test", Repositories: in.Repositories,
 		GitJobTokens: githttp.ServiceJobTokens{Service: in.Service}})
+	s.Gate = srv.Gate()
+	if o.GateFile != "" {
+		p, err := forwardauth.ReadFile(o.GateFile)
+		if err != nil {
+			t.Fatalf("gate file: %v", err)
+		}
+		s.Gate.SetPolicy(p)
+	}
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() {
 		hs.Close()
 		stop()
 		_ = in.Close(context.Background())
 	})
-	s.URL, s.API = hs.URL, hs.URL+"/api/v4"
+	s.URL, s.API, s.HTTP = hs.URL, hs.URL+"/api/v4", hs
 	s.RootToken = s.Token(t, 1, "root-test", keygate.ScopeAPI, keygate.ScopeSudo, keygate.ScopeAdminMode)
 	return s
 }

@@ -24,6 +24,8 @@ type Report struct {
 	Ratio     float64  `json:"ratio"`
 	RatioGoal float64  `json:"ratio_goal"`
 	Cleanup   *Cleanup `json:"cleanup,omitempty"`
+	// names label the two targets in the text table (default keygate and bare).
+	names [2]string
 }
 
 // MarshalJSON gives the mix GitLab-style snake-case names.
@@ -109,9 +111,13 @@ func (r *Report) WriteText(w io.Writer) error {
 			}
 		}
 	}
-	rows("keygate", &r.Keygate)
+	names := r.names
+	if names[0] == "" {
+		names = [2]string{"keygate", "bare"}
+	}
+	rows(names[0], &r.Keygate)
 	if r.Bare != nil {
-		rows("bare", r.Bare)
+		rows(names[1], r.Bare)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -121,7 +127,7 @@ func (r *Report) WriteText(w io.Writer) error {
 		if r.Ratio < r.RatioGoal {
 			verdict = "misses"
 		}
-		fmt.Fprintf(w, "ratio %.2f (keygate/bare throughput; %s the goal of %.2f)\n", r.Ratio, verdict, r.RatioGoal)
+		fmt.Fprintf(w, "ratio %.2f (%s/%s throughput; %s the goal of %.2f)\n", r.Ratio, names[0], names[1], verdict, r.RatioGoal)
 	}
 	fmt.Fprintf(w, "errors %d\n", r.Keygate.Errors)
 	if r.Keygate.FirstError != "" {

@@ -189,12 +189,14 @@ func (c *Config) mode() string {
 type target struct {
 	name string
 	base string
+	// path is what a verify requests (pathUser on Keygate itself).
+	path string
 	rt   *http.Transport
 }
 
 func newTarget(name, base string, conns int) *target {
 	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second, Control: loopbackOnly}
-	return &target{name: name, base: base, rt: &http.Transport{
+	return &target{name: name, base: base, path: pathUser, rt: &http.Transport{
 		Proxy:                 nil, // never through a proxy: the dialer must see the real address
 		DialContext:           dialer.DialContext,
 		MaxConnsPerHost:       conns,
@@ -357,7 +359,7 @@ func (d *drive) warm(ctx context.Context) {
 
 func (d *drive) loop(ctx context.Context, w *worker, i int) {
 	var reqs [numOps]*http.Request
-	reqs[OpVerify] = d.t.newRequest(ctx, http.MethodGet, pathUser, "")
+	reqs[OpVerify] = d.t.newRequest(ctx, http.MethodGet, d.t.path, "")
 	reqs[OpCreate] = d.t.newRequest(ctx, http.MethodPost, pathCreate, createBody)
 	reqs[OpRevoke] = d.t.newRequest(ctx, http.MethodDelete, pathSelf, "")
 	sched, _ := NewScheduler(d.cfg.Mix) // validated in Run

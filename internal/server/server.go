@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/keygate/keygate/internal/api"
+	"github.com/keygate/keygate/internal/forwardauth"
 	"github.com/keygate/keygate/internal/githttp"
 	"github.com/keygate/keygate/internal/repo"
 	"github.com/keygate/keygate/internal/service"
@@ -45,6 +46,7 @@ type Server struct {
 	handler http.Handler
 	metrics *metrics
 	tls     *tls.Config
+	gate    *forwardauth.Gate
 }
 
 // New composes the handler tree.
@@ -60,8 +62,11 @@ func New(cfg Config) *Server {
 		Revision: cfg.Revision, Observer: m,
 	})
 	s := &Server{svc: cfg.Service, log: cfg.Logger, metrics: m}
+	s.gate = forwardauth.New(forwardauth.Config{Service: cfg.Service, Logger: cfg.Logger, Observer: newGateMetrics(reg)})
 	mux := http.NewServeMux()
 	mux.Handle(api.Prefix+"/", a.Handler())
+	mux.Handle(forwardauth.Path, s.gate)
+	mux.Handle("POST /oauth/introspect", a.IntrospectHandler())
 	mux.HandleFunc("GET /-/health", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("GitLab OK"))
@@ -94,6 +99,9 @@ func New(cfg Config) *Server {
 	}
 	return s
 }
+
+// Gate is the forward-auth handler at /-/gate; the caller loads and watches its gate file.
+func (s *Server) Gate() *forwardauth.Gate { return s.gate }
 
 // Handler returns the composed handler (tests mount it on httptest servers).
 func (s *Server) Handler() http.Handler { return s.handler }

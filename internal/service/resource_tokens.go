@@ -17,7 +17,7 @@ import (
 // ResourceBotScopes are the scopes project and group access tokens may carry: every
 // non-admin scope except read_user (spec §2.1).
 func ResourceBotScope(s keygate.Scope) bool {
-	return s.Valid() && !s.Admin() && s != keygate.ScopeReadUser
+	return s.Valid() && !s.Admin() && !s.GrantedByAdmin() && s != keygate.ScopeReadUser
 }
 
 // ResourceToken is a project or group access token with its bot's level.

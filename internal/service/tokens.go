@@ -55,6 +55,9 @@ func (s *Service) CreatePersonalToken(ctx context.Context, actor authz.Subject, 
 	if actor.User.Type == keygate.UserProjectBot && !actor.Admin() {
 		return Issued{}, forbidden("") // project and group tokens cannot mint personal tokens
 	}
+	if err := grantable(actor, in.Scopes); err != nil {
+		return Issued{}, err
+	}
 	st, err := s.settings(ctx)
 	if err != nil {
 		return Issued{}, err
@@ -127,6 +130,17 @@ func validateTokenInput(in TokenInput, owner keygate.User, st keygate.Settings, 
 		return invalid("scopes", "Admin mode can only be enabled for administrators")
 	}
 	return validateExpiry(in.ExpiresAt, st, now)
+}
+
+// grantable refuses the scopes only an administrator may hand out (Keygate's introspect)
+// to any other actor, whoever the token is for.
+func grantable(actor authz.Subject, scopes keygate.Scopes) error {
+	for _, sc := range scopes {
+		if sc.GrantedByAdmin() && !actor.Admin() {
+			return invalid("scopes", "%s can only be granted by an administrator", sc)
+		}
+	}
+	return nil
 }
 
 // validateExpiry applies the lifetime rules of spec §6.1: with expiry required, a date no
