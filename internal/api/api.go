@@ -235,6 +235,7 @@ func (a *API) Routes() []Route {
 		)
 	}
 	routes = append(routes, a.repositoryRoutes()...)
+	routes = append(routes, a.lifecycleRoutes()...)
 	return routes
 }
 

@@ -45,6 +45,8 @@ func isRotatePath(path string) bool {
 func (a *API) wrap(rt Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+		// Audit events name the request they came from.
+		r = r.WithContext(service.WithOrigin(r.Context(), service.Origin{IP: clientIP(r), RequestID: w.Header().Get("X-Request-Id")}))
 		p, err := readParams(r)
 		if err != nil {
 			a.writeError(w, r, err)
@@ -222,9 +224,10 @@ func (a *API) applySudo(r *http.Request, c *call, id string) error {
 		return err
 	}
 	pr := *c.principal
+	admin := pr.User
 	pr.User = target
 	c.principal, c.subject, c.sudo = &pr, pr.Subject(), true
-	return nil
+	return a.svc.AuditSudo(r.Context(), admin, pr.Token, target, r.Method+" "+r.URL.Path)
 }
 
 // clientIP is the peer address. Keygate does not trust forwarding headers here; a proxy

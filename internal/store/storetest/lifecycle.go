@@ -237,7 +237,9 @@ func testOutboxLifecycle(t *testing.T, open func(*testing.T) store.Store) {
 	m1 := keygate.Outbound{Kind: keygate.OutboxMail, UserID: u.ID, TokenID: 3, Event: "token_expiring_7",
 		Recipient: "alice@example.com", Subject: "s", BodyText: "t", BodyHTML: "<p>h</p>", CreatedAt: t0, NextAttemptAt: &due}
 	m2 := keygate.Outbound{Kind: keygate.OutboxMail, UserID: u.ID, Event: "token_created", CreatedAt: t0, NextAttemptAt: &later}
-	inTx(t, s, func(ctx context.Context, tx store.Tx) error { return errors.Join(tx.Enqueue(ctx, &m1), tx.Enqueue(ctx, &m2)) })
+	inTx(t, s, func(ctx context.Context, tx store.Tx) error {
+		return errors.Join(tx.Enqueue(ctx, &m1), tx.Enqueue(ctx, &m2))
+	})
 
 	var claimed []keygate.Outbound
 	inTx(t, s, func(ctx context.Context, tx store.Tx) error {
