@@ -34,6 +34,12 @@ type HookRequest struct {
 	SecretToken string // sent as X-Gitlab-Token when set
 	Event       string // X-Gitlab-Event
 	Body        []byte
+	// AllowLocal lets the call reach loopback and private addresses
+	// (allow_local_requests_from_web_hooks_and_services); the poster checks the address
+	// it dials, not only the name.
+	AllowLocal bool
+	// SkipTLSVerify is the hook's enable_ssl_verification turned off.
+	SkipTLSVerify bool
 }
 
 // HookPoster delivers webhook calls (package notify), answering the receiver's status.
@@ -568,7 +574,8 @@ func (s *Service) deliver(ctx context.Context, o keygate.Outbound) (int, error) 
 		if s.poster == nil {
 			return 0, errors.New("no webhook client configured")
 		}
-		status, err := s.poster.Post(ctx, HookRequest{URL: h.URL, SecretToken: h.SecretToken, Event: o.Subject, Body: []byte(o.BodyText)})
+		status, err := s.poster.Post(ctx, HookRequest{URL: h.URL, SecretToken: h.SecretToken, Event: o.Subject,
+			Body: []byte(o.BodyText), AllowLocal: st.AllowLocalRequestsFromWebHooksAndServices, SkipTLSVerify: !h.EnableSSLVerification})
 		if err == nil && (status < 200 || status > 299) {
 			err = fmt.Errorf("receiver answered %d", status)
 		}
