@@ -58,6 +58,8 @@ type Options struct {
 	// Join makes this server a second node of another: same database and instance
 	// secret (the cluster contract of DESIGN §1), its own process state and cache.
 	Join *Server
+	// SMTPURL sends notices to this SMTP server (see NewSMTP); empty: log and in-app only.
+	SMTPURL string
 }
 
 // NewServer starts a server on SQLite.
@@ -83,7 +85,7 @@ func NewServerWith(t testing.TB, o Options) *Server {
 	ctx := context.Background()
 	in, err := instance.Open(ctx, instance.Config{
 		DataDir: s.DataDir, DatabaseURL: s.DatabaseURL, SecretFile: secretFile, Clock: s.Clock, Logger: log,
-		ExternalURL: "http://keygate.test", PasswordIterations: 1000, Ban: o.Ban,
+		ExternalURL: "http://keygate.test", PasswordIterations: 1000, Ban: o.Ban, SMTPURL: o.SMTPURL,
 	})
 	if err != nil {
 		t.Fatalf("instance.Open: %v", err)
