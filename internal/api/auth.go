@@ -54,7 +54,11 @@ func (a *API) wrap(rt Route) http.Handler {
 		}
 		c := &call{p: p}
 		raw := credential(r, p)
-		job := jobCredential(r, p, raw)
+		jp := p
+		if rt.tokenIsData {
+			jp = p.without("token")
+		}
+		job := jobCredential(r, jp, raw)
 		if job != "" && rt.Rule.JobToken {
 			jp, err := a.svc.AuthenticateJob(r.Context(), job, clientIP(r))
 			if err != nil {

@@ -27,8 +27,8 @@ func (a *API) lifecycleRoutes() []Route {
 		Route{Method: "GET", Pattern: "/projects/{id}/audit_events", Rule: plain, Summary: "Project audit events (Maintainer: all; members: their own)", handler: a.listAuditEvents}.on(proj, authz.ActRead),
 		Route{Method: "GET", Pattern: "/projects/{id}/audit_events/{audit_event_id}", Rule: plain, Summary: "One project audit event (Maintainer)", handler: a.getAuditEvent}.on(proj, authz.ActUpdate),
 
-		route("POST", "/admin/token", admin, "Token information by value, every token type (admin)", a.lookupToken),
-		route("DELETE", "/admin/token", admin, "Revoke a token by value (admin)", a.revokeTokenByValue),
+		route("POST", "/admin/token", admin, "Token information by value, every token type (admin)", a.lookupToken).valueToken(),
+		route("DELETE", "/admin/token", admin, "Revoke a token by value (admin)", a.revokeTokenByValue).valueToken(),
 		route("POST", "/keygate/revocations", public, "Keygate extension: report leaked tokens; each valid one is revoked (202 whatever they were)", a.reportLeaked),
 		route("GET", "/keygate/notifications", authz.Rule{Grants: readUser}, "Keygate extension: your own token notices (the in-app list)", a.listNotices),
 	}
@@ -540,4 +540,21 @@ func (a *API) putLifecycleSettings(w http.ResponseWriter, r *http.Request, c *ca
 	}
 	writeJSON(w, 200, map[string]bool{key: *b})
 	return nil
+}
+
+// valueToken marks a route whose "token" parameter is data, not a credential.
+func (rt Route) valueToken() Route {
+	rt.tokenIsData = true
+	return rt
+}
+
+// without returns the parameters less one name.
+func (p *params) without(name string) *params {
+	out := &params{values: make(map[string]any, len(p.values))}
+	for k, v := range p.values {
+		if k != name {
+			out.values[k] = v
+		}
+	}
+	return out
 }

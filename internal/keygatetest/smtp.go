@@ -22,7 +22,7 @@ type Message struct {
 
 // SMTPServer is a real SMTP server on 127.0.0.1:0 that keeps what it receives.
 type SMTPServer struct {
-	Addr string
+	Addr     string
 	mu       sync.Mutex
 	msgs     []Message
 	failNext int

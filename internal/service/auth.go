@@ -104,8 +104,10 @@ func (s *Service) verify(ctx context.Context, m int64, raw string) (Principal, e
 		return Principal{Token: e.token}, keygate.ErrTokenRevoked
 	case e.token.Impersonation && !settings.ImpersonationEnabled:
 		return Principal{}, keygate.ErrImpersonationDisabled
-	case settings.DisablePersonalAccessTokens && !e.token.Impersonation && e.user.Type == keygate.UserHuman:
-		return Principal{}, keygate.ErrTokenInvalid // disabled PATs authenticate nothing
+	case settings.DisablePersonalAccessTokens && !e.token.Impersonation && e.user.Type == keygate.UserHuman && !e.user.Admin:
+		// Disabled PATs authenticate nothing; administrators' still do, since Keygate has
+		// no other way in to turn the setting back off (docs/lifecycle.md).
+		return Principal{}, keygate.ErrTokenInvalid
 	}
 	if reason := e.user.APIBlockReason(s.externalURL); reason != "" {
 		return Principal{}, forbidden(reason)
