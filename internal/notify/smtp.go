@@ -175,7 +175,7 @@ func Compose(from mail.Address, m service.Mail, now time.Time) []byte {
 		hdr("Content-Type", ctype+"; charset=utf-8")
 		hdr("Content-Transfer-Encoding", "quoted-printable")
 		b.WriteString("\r\n")
-		qp := quotedprintable.NewWriter(&crlfWriter{&b})
+		qp := quotedprintable.NewWriter(&b) // it writes CRLF line ends itself
 		_, _ = qp.Write([]byte(body))
 		_ = qp.Close()
 		b.WriteString("\r\n")
@@ -184,18 +184,4 @@ func Compose(from mail.Address, m service.Mail, now time.Time) []byte {
 	part("text/html", m.HTML)
 	b.WriteString("--" + boundary + "--\r\n")
 	return []byte(b.String())
-}
-
-// crlfWriter turns bare LF into CRLF, as SMTP wants.
-type crlfWriter struct{ b *strings.Builder }
-
-func (w *crlfWriter) Write(p []byte) (int, error) {
-	for _, c := range p {
-		if c == '\n' {
-			w.b.WriteString("\r\n")
-			continue
-		}
-		w.b.WriteByte(c)
-	}
-	return len(p), nil
 }
