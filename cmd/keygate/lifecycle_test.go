@@ -80,3 +80,31 @@ func TestAdminInventoryAndLifecycle(t *testing.T) {
 		t.Errorf("subjects = %v, want one 30-day and one 60-day notice", subjects)
 	}
 }
+
+func TestParseWithin(t *testing.T) {
+	cases := []struct {
+		in      string
+		want    int
+		wantErr bool
+	}{
+		{"30d", 30, false}, {"0d", 0, false}, {"72h", 3, false}, {"1h", 0, false},
+		{"d", 0, true}, {"-1d", 0, true}, {"-5h", 0, true}, {"soon", 0, true}, {"", 0, true},
+	}
+	for _, c := range cases {
+		got, err := parseWithin(c.in)
+		if got != c.want || (err != nil) != c.wantErr {
+			t.Errorf("parseWithin(%q) = %d, %v, want %d (error %v)", c.in, got, err, c.want, c.wantErr)
+		}
+	}
+}
+
+func FuzzParseWithin(f *testing.F) {
+	for _, s := range []string{"30d", "72h", "d", "-1d", "soon", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if n, err := parseWithin(s); err == nil && n < 0 {
+			t.Errorf("parseWithin(%q) = %d, want a non-negative day count", s, n)
+		}
+	})
+}

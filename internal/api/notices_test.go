@@ -454,3 +454,26 @@ func TestNoticesOnceAcrossNodes(t *testing.T) {
 		})
 	}
 }
+
+// TestSchedulerInServer: the server's own scheduler (what `keygate serve` runs) sends a
+// notice once its window opens on the test clock, without anyone calling a pass. It
+// polls the real SMTP server with a deadline: the scheduler is a real goroutine.
+func TestSchedulerInServer(t *testing.T) {
+	smtp := keygatetest.NewSMTP(t, nil)
+	srv := keygatetest.NewServerWith(t, keygatetest.Options{SMTPURL: smtp.URL(), LifecycleInterval: 20 * time.Millisecond})
+	frank := srv.User(t, "frank", false)
+	hitJSON(t, srv, "POST", fmt.Sprintf("/users/%d/personal_access_tokens", frank.ID), srv.RootToken,
+		`{"name":"cron","scopes":["api"],"expires_at":"2026-09-01"}`, 201, nil) // 78 days: no notice yet
+	srv.Clock.Set(time.Date(2026, 8, 20, 1, 0, 0, 0, time.UTC)) // 12 days left: the 30-day notice
+	deadline := time.After(10 * time.Second)
+	for len(mailsAbout(t, smtp, "will expire in 30 days", "cron")) == 0 {
+		select {
+		case <-smtp.Arrived():
+		case <-deadline:
+			t.Fatal("the scheduler sent no 30-day notice within 10 s")
+		}
+	}
+	if n := len(mailsAbout(t, smtp, "will expire in", "cron")); n != 1 {
+		t.Errorf("expiry notices = %d, want 1", n)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/keygate/keygate/internal/clock"
 	"github.com/keygate/keygate/internal/repo"
@@ -45,6 +46,8 @@ type Config struct {
 	CacheSize int
 	// SMTPURL is the mail server for notices (notify.ParseSMTPURL); empty: none.
 	SMTPURL string
+	// LifecycleInterval is how often the scheduler's expiry pass runs (0: 15 s).
+	LifecycleInterval time.Duration
 }
 
 // Instance is an opened Keygate instance.
@@ -115,7 +118,7 @@ func Open(ctx context.Context, cfg Config) (*Instance, error) {
 		return nil, err
 	}
 	svc, err := service.New(service.Config{
-		Mailer: mailer, Hooks: hooks,
+		Mailer: mailer, Hooks: hooks, LifecycleInterval: cfg.LifecycleInterval,
 		Store: st, Clock: cfg.Clock, Digester: dig, Logger: cfg.Logger,
 		ExternalURL: cfg.ExternalURL, PasswordIterations: cfg.PasswordIterations, Ban: cfg.Ban,
 		CacheSize:    cfg.CacheSize,

@@ -26,13 +26,14 @@ type SMTPServer struct {
 	mu       sync.Mutex
 	msgs     []Message
 	failNext int
+	arrived  chan struct{}
 }
 
 // NewSMTP starts a test SMTP server, with STARTTLS when tlsConf is not nil; t.Cleanup
 // stops it.
 func NewSMTP(t testing.TB, tlsConf *tls.Config) *SMTPServer {
 	t.Helper()
-	s := &SMTPServer{}
+	s := &SMTPServer{arrived: make(chan struct{}, 1)}
 	srv := smtp.NewServer(backend{s})
 	srv.Domain = "localhost"
 	srv.AllowInsecureAuth = true
@@ -57,6 +58,10 @@ func (s *SMTPServer) FailNext(n int) {
 	defer s.mu.Unlock()
 	s.failNext = n
 }
+
+// Arrived is signalled after messages arrive (one signal may stand for several), for
+// tests that wait on a server's own scheduler.
+func (s *SMTPServer) Arrived() <-chan struct{} { return s.arrived }
 
 // Messages returns what arrived so far.
 func (s *SMTPServer) Messages() []Message {
@@ -104,5 +109,9 @@ func (x *session) Data(r io.Reader) error {
 	}
 	_, isTLS := x.conn.TLSConnectionState()
 	x.s.msgs = append(x.s.msgs, Message{From: x.from, To: x.to, Data: buf.String(), TLS: isTLS})
+	select {
+	case x.s.arrived <- struct{}{}:
+	default:
+	}
 	return nil
 }

@@ -154,3 +154,16 @@ func TestWebhookHeadersAndLocalRefusal(t *testing.T) {
 		t.Errorf("uuid %q body %q", got.Header.Get("X-Gitlab-Event-UUID"), body)
 	}
 }
+
+func FuzzParseSMTPURL(f *testing.F) {
+	for _, s := range []string{"smtp://mail.example.com", "smtp://u:p@mail.example.com:587?from=ops@example.com",
+		"smtps://mail.example.com", "http://x", "smtp://", "smtp://h?from=%zz", "smtp://[::1]:25"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		m, err := notify.ParseSMTPURL(s, "Keygate <k@example.com>")
+		if err == nil && m == nil {
+			t.Fatalf("ParseSMTPURL(%q) = nil, nil", s)
+		}
+	})
+}

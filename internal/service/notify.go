@@ -629,7 +629,7 @@ const outboxRetryEvery = 5 * time.Second
 // lifeEvery, the outbox every outboxRetryEvery, on the service clock's judgement of
 // what is due.
 func (s *Service) lifecycleLoop(ctx context.Context) {
-	tick := time.NewTicker(outboxRetryEvery)
+	tick := time.NewTicker(min(outboxRetryEvery, s.lifeEvery))
 	defer tick.Stop()
 	var last time.Time
 	for {
