@@ -267,3 +267,22 @@ func TestAuditSudoAndImpersonation(t *testing.T) {
 		t.Errorf("user_impersonation = %+v", ev)
 	}
 }
+
+// TestAuditServiceAccountAuthor: tokens made through the service-account routes name
+// the caller as author, though the service acts as Keygate there.
+func TestAuditServiceAccountAuthor(t *testing.T) {
+	srv := keygatetest.NewServer(t)
+	owner := srv.User(t, "owen", false)
+	tok := srv.Token(t, owner.ID, "o", "api")
+	var g, sa struct {
+		ID int64 `json:"id"`
+	}
+	hitJSON(t, srv, "POST", "/groups", tok, `{"name":"Svc","path":"svc"}`, 201, &g)
+	hitJSON(t, srv, "POST", fmt.Sprintf("/groups/%d/service_accounts", g.ID), tok, `{"name":"Robot"}`, 201, &sa)
+	var st tokenBody
+	hitJSON(t, srv, "POST", fmt.Sprintf("/groups/%d/service_accounts/%d/personal_access_tokens", g.ID, sa.ID), tok, `{"name":"robot","scopes":["api"]}`, 201, &st)
+	ev := findEvent(events(t, srv, "/audit_events?event_name=token_created", srv.RootToken), "token_created", st.ID)
+	if ev == nil || ev.AuthorID != owner.ID || ev.EntityType != "User" || ev.EntityID != sa.ID {
+		t.Errorf("service-account token_created = %+v, want author %d under the account", ev, owner.ID)
+	}
+}

@@ -87,6 +87,9 @@ func (a *API) wrap(rt Route) http.Handler {
 				ts.SetTokenID(pr.Token.ID)
 			}
 			c.principal, c.subject = &pr, pr.Subject()
+			o := service.OriginFrom(r.Context())
+			o.UserID = pr.User.ID
+			r = r.WithContext(service.WithOrigin(r.Context(), o))
 		}
 		rule := rt.Rule
 		if id := sudoID(r, p); id != "" {

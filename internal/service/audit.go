@@ -15,6 +15,9 @@ import (
 type Origin struct {
 	IP        string
 	RequestID string
+	// UserID is the authenticated caller: the author of events whose service call names
+	// no actor (the service-account routes act as Keygate on the caller's behalf).
+	UserID int64
 }
 
 // originKey carries the request's Origin. It is request metadata for the audit log, not
@@ -69,6 +72,9 @@ func (s *Service) auditTx(ctx context.Context, tx store.Tx, e keygate.AuditEvent
 	}
 	if e.CreatedAt.IsZero() {
 		e.CreatedAt = s.clock.Now()
+	}
+	if e.AuthorID == 0 && !keygateActs(e.Name) {
+		e.AuthorID = o.UserID
 	}
 	if e.AuthorID != 0 && e.AuthorName == "" {
 		if u, err := tx.User(ctx, e.AuthorID); err == nil {
@@ -135,6 +141,16 @@ func (s *Service) fileUnderOwner(ctx context.Context, tx store.Reader, e *keygat
 		}
 	}
 	return nil
+}
+
+// keygateActs names the events Keygate itself causes, whoever made the request: they keep
+// author 0 even inside an authenticated request.
+func keygateActs(name string) bool {
+	switch name {
+	case keygate.AuditTokenReuse, keygate.AuditTokenNewIP, keygate.AuditTokenExpired, keygate.AuditTokenLeakRevoked:
+		return true
+	}
+	return false
 }
 
 // actorUser is the user behind a subject, nil for Keygate itself.

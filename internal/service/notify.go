@@ -229,6 +229,9 @@ func (s *Service) recipients(ctx context.Context, r store.Reader, tc tokenContex
 	now := s.clock.Now()
 	switch tc.kind {
 	case keygate.TokenPersonal:
+		if tc.owner.State != keygate.UserActive {
+			return nil, nil // a blocked or deactivated owner's tokens do not work anyway
+		}
 		return []keygate.User{tc.owner}, nil
 	case keygate.TokenServiceAccount:
 		if tc.owner.CreatedByID == 0 {
