@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"html"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/keygate/keygate"
@@ -68,29 +67,6 @@ func retryAfter(n int) time.Duration {
 	return min(d, backoffMax)
 }
 
-// notices remembers the (token, threshold) pairs this process already settled, so the
-// periodic pass does not retry claims it lost or made. It is a cache: the claim rows
-// are the truth.
-type notices struct {
-	mu   sync.Mutex
-	done map[[2]int64]bool
-}
-
-func (n *notices) seen(tokenID int64, th int) bool {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.done[[2]int64{tokenID, int64(th)}]
-}
-
-func (n *notices) mark(tokenID int64, th int) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.done == nil || len(n.done) > 500_000 {
-		n.done = map[[2]int64]bool{}
-	}
-	n.done[[2]int64{tokenID, int64(th)}] = true
-}
-
 // LifecycleReport says what one lifecycle pass did.
 type LifecycleReport struct {
 	Notices    int // expiry notices claimed (each with its mails and webhooks)
@@ -122,51 +98,64 @@ func (s *Service) DeliverDue(ctx context.Context) (LifecycleReport, error) {
 	return rep, err
 }
 
+// noticeBatch is how many candidates one query of the expiry pass reads.
+const noticeBatch = 200
+
 func (s *Service) expiryNotices(ctx context.Context, rep *LifecycleReport) error {
 	now := s.clock.Now()
 	today := keygate.DateOf(now)
-	until := today.AddDays(keygate.NoticeSixtyDays + 1)
-	no := false
-	ts, _, err := s.store.Tokens(ctx, store.TokenFilter{
-		Revoked: &no, Impersonation: &no, ExpiresAfter: &today, ExpiresBefore: &until, Now: now,
+	for {
+		// Each claim, won here or by another node, takes its token out of the next
+		// query, so the loop ends; a pass between thresholds reads no token at all.
+		ts, err := s.store.NoticeCandidates(ctx, today, noticeBatch)
+		if err != nil {
+			return internal("list expiring tokens", err)
+		}
+		for _, t := range ts {
+			if err := s.expiryNotice(ctx, t, today, now, rep); err != nil {
+				return err
+			}
+		}
+		if len(ts) < noticeBatch {
+			return nil
+		}
+	}
+}
+
+// expiryNotice claims and queues the notice due for t: mails, webhooks, and on the
+// expiry day the token_expired audit event, in the claim's transaction.
+func (s *Service) expiryNotice(ctx context.Context, t keygate.Token, today keygate.Date, now time.Time, rep *LifecycleReport) error {
+	th, ok := keygate.NoticeThreshold(*t.ExpiresAt, today)
+	if !ok {
+		return nil
+	}
+	var claimed bool
+	var mails, hooks int
+	err := s.store.InTx(ctx, func(tx store.Tx) error {
+		mails, hooks = 0, 0
+		var err error
+		if claimed, err = tx.ClaimNotice(ctx, t.ID, th, now); err != nil || !claimed {
+			return err
+		}
+		if th == keygate.NoticeExpired {
+			msg := fmt.Sprintf("Token %q (id %d) expired on %s", t.Name, t.ID, t.ExpiresAt)
+			if err := s.auditTokenTx(ctx, tx, nil, keygate.AuditTokenExpired, t, "", msg); err != nil {
+				return err
+			}
+		}
+		if mails, err = s.queueMails(ctx, tx, noticeEvent(th), t); err != nil {
+			return err
+		}
+		hooks, err = s.queueExpiryHooks(ctx, tx, th, t)
+		return err
 	})
 	if err != nil {
-		return internal("list expiring tokens", err)
+		return internal("expiry notice", err)
 	}
-	for _, t := range ts {
-		th, ok := keygate.NoticeThreshold(*t.ExpiresAt, today)
-		if !ok || s.notices.seen(t.ID, th) {
-			continue
-		}
-		var claimed bool
-		var mails, hooks int
-		err := s.store.InTx(ctx, func(tx store.Tx) error {
-			mails, hooks = 0, 0
-			var err error
-			if claimed, err = tx.ClaimNotice(ctx, t.ID, th, now); err != nil || !claimed {
-				return err
-			}
-			event := noticeEvent(th)
-			if th == keygate.NoticeExpired {
-				if err := s.auditTokenTx(ctx, tx, nil, keygate.AuditTokenExpired, t, "", fmt.Sprintf("Token %q (id %d) expired on %s", t.Name, t.ID, t.ExpiresAt)); err != nil {
-					return err
-				}
-			}
-			if mails, err = s.queueMails(ctx, tx, event, t); err != nil {
-				return err
-			}
-			hooks, err = s.queueExpiryHooks(ctx, tx, th, t)
-			return err
-		})
-		if err != nil {
-			return internal("expiry notice", err)
-		}
-		s.notices.mark(t.ID, th)
-		if claimed {
-			rep.Notices++
-			rep.Mails += mails
-			rep.Webhooks += hooks
-		}
+	if claimed {
+		rep.Notices++
+		rep.Mails += mails
+		rep.Webhooks += hooks
 	}
 	return nil
 }

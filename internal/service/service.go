@@ -41,8 +41,8 @@ type Config struct {
 	// LookupIP resolves webhook hosts for the local-address check; nil means the
 	// system resolver.
 	LookupIP func(ctx context.Context, host string) ([]net.IP, error)
-	// LifecycleInterval is how often Start runs the expiry-notice pass (0: 15 s); the
-	// outbox is retried every few seconds regardless.
+	// LifecycleInterval is how often Start runs the expiry-notice pass (0: 5 s); the
+	// outbox is retried at least as often.
 	LifecycleInterval time.Duration
 }
 
@@ -61,7 +61,6 @@ type Service struct {
 	mailer      Mailer
 	poster      HookPoster
 	lookupIP    func(ctx context.Context, host string) ([]net.IP, error)
-	notices     notices
 	lifeEvery   time.Duration
 	revocations *revocationLimiter
 }
@@ -107,7 +106,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	s.lifeEvery = cfg.LifecycleInterval
 	if s.lifeEvery <= 0 {
-		s.lifeEvery = 15 * time.Second
+		s.lifeEvery = 5 * time.Second
 	}
 	s.uses.sighted = s.auditSightings
 	s.revocations = newRevocationLimiter(cfg.Clock)

@@ -22,6 +22,11 @@ type LifecycleReader interface {
 	Hooks(ctx context.Context, src keygate.SourceType, srcID int64) ([]keygate.Hook, error)
 	// Outbox returns one page of outbox entries, newest first, and the total matching.
 	Outbox(ctx context.Context, f OutboxFilter) ([]keygate.Outbound, int, error)
+	// NoticeCandidates returns up to limit tokens (by ID) that are not revoked, not
+	// impersonation tokens, expire within [today, today+60 days], and have no claim for
+	// the notice due today (keygate.NoticeThreshold): the scheduler's work, so that a pass
+	// between thresholds reads nothing.
+	NoticeCandidates(ctx context.Context, today keygate.Date, limit int) ([]keygate.Token, error)
 	// ResourceLifecycle returns a project's or group's lifecycle settings (defaults when
 	// none were saved).
 	ResourceLifecycle(ctx context.Context, src keygate.SourceType, srcID int64) (keygate.ResourceLifecycle, error)

@@ -402,3 +402,37 @@ func (t *txn) PutResourceLifecycle(ctx context.Context, l keygate.ResourceLifecy
 	}
 	return nil
 }
+
+// NoticeCandidates: the tokens whose due notice is unclaimed. The CASE is
+// keygate.NoticeThreshold in SQL (0 on the expiry day, 7 up to a week, 30 up to 30 days,
+// 60 beyond); the expires_at index bounds the scan to the 60-day window.
+func (r reader) NoticeCandidates(ctx context.Context, today keygate.Date, limit int) ([]keygate.Token, error) {
+	q := r.d.Rebind(`SELECT ` + tokenColumns + ` FROM personal_access_tokens t
+		WHERE t.revoked = ? AND t.impersonation = ? AND t.expires_at >= ? AND t.expires_at <= ?
+		AND NOT EXISTS (SELECT 1 FROM token_expiry_notices n WHERE n.token_id = t.id AND n.threshold =
+			CASE WHEN t.expires_at = ? THEN 0 WHEN t.expires_at <= ? THEN 7 WHEN t.expires_at <= ? THEN 30 ELSE 60 END)
+		ORDER BY t.id LIMIT ?`)
+	d := r.d.Date
+	rows, err := r.q.QueryContext(ctx, q, false, false, d(today), d(today.AddDays(keygate.NoticeSixtyDays)),
+		d(today), d(today.AddDays(keygate.NoticeSevenDays)), d(today.AddDays(keygate.NoticeThirtyDays)), limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: notice candidates: %w", r.d.Classify(err))
+	}
+	defer rows.Close()
+	var out []keygate.Token
+	for rows.Next() {
+		var (
+			t   keygate.Token
+			row tokenRow
+		)
+		if err := rows.Scan(tokenDest(&t, &row)...); err != nil {
+			return nil, fmt.Errorf("store: notice candidates: %w", err)
+		}
+		row.finish(&t)
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: notice candidates: %w", r.d.Classify(err))
+	}
+	return out, nil
+}

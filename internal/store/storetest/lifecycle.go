@@ -25,6 +25,7 @@ var lifecycleCases = []struct {
 	{"OutboxLifecycle", testOutboxLifecycle},
 	{"OutboxLeaseAcrossStores", testOutboxLeaseAcrossStores},
 	{"ResourceLifecycle", testResourceLifecycle},
+	{"NoticeCandidates", testNoticeCandidates},
 }
 
 func auditEvent(name string, entity keygate.AuditEntity, entityID, author int64, at time.Time) keygate.AuditEvent {
@@ -360,5 +361,65 @@ func testResourceLifecycle(t *testing.T, open func(*testing.T) store.Store) {
 	}
 	if got, _ := s.ResourceLifecycle(t.Context(), keygate.SourceProject, 4); got.ExtendedExpiryWebhooks {
 		t.Error("a group's setting leaked to the project with the same ID")
+	}
+}
+
+// testNoticeCandidates: the tokens whose due notice is unclaimed, and only those.
+func testNoticeCandidates(t *testing.T, open func(*testing.T) store.Store) {
+	s := open(t)
+	var d digests
+	u := createUser(t, s, newUser("alice"))
+	today := *date("2026-06-15")
+	mk := func(name string, days *int, revoked, imp bool) keygate.Token {
+		tok := newToken(u.ID, name, d.next())
+		if days != nil {
+			e := today.AddDays(*days)
+			tok.ExpiresAt = &e
+		}
+		tok.Revoked, tok.Impersonation = revoked, imp
+		return createToken(t, s, tok)
+	}
+	n := func(v int) *int { return &v }
+	mk("past", n(-1), false, false)
+	day0 := mk("day0", n(0), false, false)
+	d3 := mk("d3", n(3), false, false)
+	d20 := mk("d20", n(20), false, false)
+	d45 := mk("d45", n(45), false, false)
+	mk("d60", n(60), false, false)
+	mk("d61", n(61), false, false)
+	mk("revoked", n(3), true, false)
+	mk("imp", n(3), false, true)
+	mk("never", nil, false, false)
+	names := func() []string {
+		ts, err := s.NoticeCandidates(t.Context(), today, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := []string{}
+		for _, tk := range ts {
+			out = append(out, tk.Name)
+		}
+		return out
+	}
+	if got, want := names(), []string{"day0", "d3", "d20", "d45", "d60"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("NoticeCandidates = %v, want %v", got, want)
+	}
+	// Claims of the due thresholds remove them; a claim of another threshold does not.
+	inTx(t, s, func(ctx context.Context, tx store.Tx) error {
+		for _, c := range []struct {
+			id int64
+			th int
+		}{{day0.ID, 0}, {d3.ID, 7}, {d20.ID, 60}, {d45.ID, 60}} {
+			if _, err := tx.ClaimNotice(ctx, c.id, c.th, t0); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if got, want := names(), []string{"d20", "d60"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("NoticeCandidates after claims = %v, want %v", got, want)
+	}
+	if ts, err := s.NoticeCandidates(t.Context(), today, 1); err != nil || len(ts) != 1 || ts[0].ID != d20.ID {
+		t.Errorf("NoticeCandidates(limit 1) = %v, %v", ts, err)
 	}
 }
