@@ -11,7 +11,7 @@ import (
 
 // BenchmarkLifecyclePassIdle is the scheduler's steady state: a pass over 1,000 tokens
 // inside the 60-day window whose notices were already claimed (what `keygate serve` does
-// every 15 s between thresholds).
+// every 5 s between thresholds).
 func BenchmarkLifecyclePassIdle(b *testing.B) {
 	svc, _ := benchService(b)
 	ctx := context.Background()
