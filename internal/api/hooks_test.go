@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	gitlab "gitlab.com/gitlab-org/api/client-go"
+
 	"github.com/keygate/keygate/internal/keygatetest"
 )
 
@@ -133,4 +135,47 @@ func TestLastUsedEverywhere(t *testing.T) {
 	check("impersonation token", got)
 	hitJSON(t, srv, "POST", "/admin/token", srv.RootToken, fmt.Sprintf(`{"token":%q}`, pt.Token), 200, &got)
 	check("admin lookup", got)
+}
+
+// TestLifecycleWithGitLabClient: the official Go client reads audit events and manages
+// hooks against Keygate.
+func TestLifecycleWithGitLabClient(t *testing.T) {
+	srv := keygatetest.NewServer(t)
+	alice := srv.User(t, "alice", false)
+	c := newClient(t, srv, srv.RootToken)
+	ac := newClient(t, srv, srv.Token(t, alice.ID, "a", "api"))
+	p, _, err := ac.Projects.CreateProject(&gitlab.CreateProjectOptions{Name: gitlab.Ptr("app")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := ac.ProjectAccessTokens.CreateProjectAccessToken(p.ID, &gitlab.CreateProjectAccessTokenOptions{
+		Name: gitlab.Ptr("deploy"), Scopes: &[]string{"read_api"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	es, _, err := c.AuditEvents.ListInstanceAuditEvents(&gitlab.ListAuditEventsOptions{})
+	if err != nil || len(es) == 0 || es[0].CreatedAt == nil {
+		t.Fatalf("ListInstanceAuditEvents = %v, %v", es, err)
+	}
+	pe, _, err := ac.AuditEvents.ListProjectAuditEvents(p.ID, &gitlab.ListAuditEventsOptions{})
+	if err != nil || len(pe) != 1 || pe[0].EventName != "token_created" || pe[0].EntityType != "Project" || pe[0].Details.IPAddress != "127.0.0.1" {
+		t.Fatalf("ListProjectAuditEvents = %+v, %v", pe, err)
+	}
+	one, _, err := ac.AuditEvents.GetProjectAuditEvent(p.ID, pe[0].ID)
+	if err != nil || one.ID != pe[0].ID {
+		t.Fatalf("GetProjectAuditEvent = %+v, %v", one, err)
+	}
+	h, _, err := ac.Projects.AddProjectHook(p.ID, &gitlab.AddProjectHookOptions{
+		URL: gitlab.Ptr("https://203.0.113.9/hook"), Token: gitlab.Ptr("t0k"), ResourceAccessTokenEvents: gitlab.Ptr(true),
+	})
+	if err != nil || !h.ResourceAccessTokenEvents || h.ProjectID != p.ID || h.CreatedAt == nil {
+		t.Fatalf("AddProjectHook = %+v, %v", h, err)
+	}
+	hs, _, err := ac.Projects.ListProjectHooks(p.ID, nil)
+	if err != nil || len(hs) != 1 {
+		t.Fatalf("ListProjectHooks = %v, %v", hs, err)
+	}
+	if _, err := ac.Projects.DeleteProjectHook(p.ID, h.ID); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -302,26 +302,46 @@ func (a *API) listNotices(w http.ResponseWriter, r *http.Request, c *call) error
 	return nil
 }
 
-// hookJSON is API::Entities::ProjectHook / GroupHook, the fields Keygate has meaning for.
+// hookJSON is API::Entities::ProjectHook / GroupHook. Keygate fires only resource-token
+// events (and stores push_events); the other event flags are GitLab's fields, always
+// false here.
 type hookJSON struct {
-	ID                        int64   `json:"id"`
-	URL                       string  `json:"url"`
-	Name                      string  `json:"name"`
-	Description               string  `json:"description"`
-	CreatedAt                 string  `json:"created_at"`
-	PushEvents                bool    `json:"push_events"`
-	ResourceAccessTokenEvents bool    `json:"resource_access_token_events"`
-	EnableSSLVerification     bool    `json:"enable_ssl_verification"`
-	AlertStatus               string  `json:"alert_status"`
-	DisabledUntil             *string `json:"disabled_until"`
-	ProjectID                 *int64  `json:"project_id,omitempty"`
-	GroupID                   *int64  `json:"group_id,omitempty"`
+	ID                        int64    `json:"id"`
+	URL                       string   `json:"url"`
+	Name                      string   `json:"name"`
+	Description               string   `json:"description"`
+	CreatedAt                 string   `json:"created_at"`
+	ProjectID                 *int64   `json:"project_id,omitempty"`
+	GroupID                   *int64   `json:"group_id,omitempty"`
+	PushEvents                bool     `json:"push_events"`
+	PushEventsBranchFilter    string   `json:"push_events_branch_filter"`
+	BranchFilterStrategy      string   `json:"branch_filter_strategy"`
+	IssuesEvents              bool     `json:"issues_events"`
+	ConfidentialIssuesEvents  bool     `json:"confidential_issues_events"`
+	MergeRequestsEvents       bool     `json:"merge_requests_events"`
+	TagPushEvents             bool     `json:"tag_push_events"`
+	NoteEvents                bool     `json:"note_events"`
+	ConfidentialNoteEvents    bool     `json:"confidential_note_events"`
+	JobEvents                 bool     `json:"job_events"`
+	PipelineEvents            bool     `json:"pipeline_events"`
+	WikiPageEvents            bool     `json:"wiki_page_events"`
+	DeploymentEvents          bool     `json:"deployment_events"`
+	ReleasesEvents            bool     `json:"releases_events"`
+	RepositoryUpdateEvents    bool     `json:"repository_update_events"`
+	ResourceAccessTokenEvents bool     `json:"resource_access_token_events"`
+	EnableSSLVerification     bool     `json:"enable_ssl_verification"`
+	AlertStatus               string   `json:"alert_status"`
+	DisabledUntil             *string  `json:"disabled_until"`
+	URLVariables              []string `json:"url_variables"`
+	CustomWebhookTemplate     string   `json:"custom_webhook_template"`
+	CustomHeaders             []string `json:"custom_headers"`
 }
 
 func hook(h keygate.Hook) hookJSON {
 	out := hookJSON{ID: h.ID, URL: h.URL, Name: h.Name, Description: h.Description, CreatedAt: ts(h.CreatedAt),
 		PushEvents: h.PushEvents, ResourceAccessTokenEvents: h.ResourceAccessTokenEvents,
-		EnableSSLVerification: h.EnableSSLVerification, AlertStatus: "executable"}
+		EnableSSLVerification: h.EnableSSLVerification, AlertStatus: "executable",
+		BranchFilterStrategy: "wildcard", URLVariables: []string{}, CustomHeaders: []string{}}
 	id := h.SourceID
 	if h.SourceType == keygate.SourceNamespace {
 		out.GroupID = &id
