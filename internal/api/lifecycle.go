@@ -241,7 +241,7 @@ func (a *API) revokeTokenByValue(w http.ResponseWriter, r *http.Request, c *call
 
 // revocationAccepted is the one answer of POST /keygate/revocations, whatever the
 // tokens were: it must not tell a guesser which strings were live tokens.
-var revocationAccepted = map[string]string{"message": "202 Accepted"}
+const revocationAccepted = "202 Accepted"
 
 func (a *API) reportLeaked(w http.ResponseWriter, r *http.Request, c *call) error {
 	raw, ok := c.p.values["tokens"]
@@ -268,7 +268,7 @@ func (a *API) reportLeaked(w http.ResponseWriter, r *http.Request, c *call) erro
 		}
 		return err
 	}
-	writeJSON(w, 202, revocationAccepted)
+	writeJSON(w, 202, map[string]string{"message": revocationAccepted})
 	return nil
 }
 

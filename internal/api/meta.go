@@ -94,13 +94,24 @@ func settingBools(s *keygate.Settings) map[string]*bool {
 	}
 }
 
-// settingOthers are the non-boolean settings PUT accepts.
-var settingOthers = []string{"personal_access_token_prefix", "max_personal_access_token_lifetime",
-	"inactive_resource_access_tokens_delete_after_days"}
+// otherSetting reports the non-boolean settings PUT accepts.
+func otherSetting(name string) bool {
+	switch name {
+	case "personal_access_token_prefix", "max_personal_access_token_lifetime",
+		"inactive_resource_access_tokens_delete_after_days":
+		return true
+	}
+	return false
+}
 
-// requestOnlyParams are parameters of any request, not settings.
-var requestOnlyParams = map[string]bool{"private_token": true, "access_token": true,
-	"bearer_token": true, "sudo": true, "job_token": true}
+// requestOnlyParam reports parameters of any request (credentials, sudo), not settings.
+func requestOnlyParam(name string) bool {
+	switch name {
+	case "private_token", "access_token", "bearer_token", "sudo", "job_token":
+		return true
+	}
+	return false
+}
 
 // MaxTokenLifetimeSetting is the largest max_personal_access_token_lifetime accepted
 // (GitLab's 400 days with buffered_token_expiration_limit).
@@ -139,7 +150,7 @@ func (a *API) putSettings(w http.ResponseWriter, r *http.Request, c *call) error
 	bools := settingBools(&s)
 	var unknown []string
 	for k := range p.values {
-		if _, ok := bools[k]; !ok && !slices.Contains(settingOthers, k) && !requestOnlyParams[k] {
+		if _, ok := bools[k]; !ok && !otherSetting(k) && !requestOnlyParam(k) {
 			unknown = append(unknown, k)
 		}
 	}

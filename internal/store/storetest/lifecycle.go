@@ -13,19 +13,24 @@ import (
 )
 
 // lifecycleCases are the audit, notice, webhook and outbox cases; Run runs them.
-var lifecycleCases = []struct {
+func lifecycleCases() []struct {
 	name string
 	run  func(t *testing.T, open func(t *testing.T) store.Store)
-}{
-	{"AuditRoundTrip", testAuditRoundTrip},
-	{"AuditFilter", testAuditFilter},
-	{"TokenFingerprint", testTokenFingerprint},
-	{"ClaimNoticeOnce", testClaimNoticeOnce},
-	{"Hooks", testHooks},
-	{"OutboxLifecycle", testOutboxLifecycle},
-	{"OutboxLeaseAcrossStores", testOutboxLeaseAcrossStores},
-	{"ResourceLifecycle", testResourceLifecycle},
-	{"NoticeCandidates", testNoticeCandidates},
+} {
+	return []struct {
+		name string
+		run  func(t *testing.T, open func(t *testing.T) store.Store)
+	}{
+		{"AuditRoundTrip", testAuditRoundTrip},
+		{"AuditFilter", testAuditFilter},
+		{"TokenFingerprint", testTokenFingerprint},
+		{"ClaimNoticeOnce", testClaimNoticeOnce},
+		{"Hooks", testHooks},
+		{"OutboxLifecycle", testOutboxLifecycle},
+		{"OutboxLeaseAcrossStores", testOutboxLeaseAcrossStores},
+		{"ResourceLifecycle", testResourceLifecycle},
+		{"NoticeCandidates", testNoticeCandidates},
+	}
 }
 
 func auditEvent(name string, entity keygate.AuditEntity, entityID, author int64, at time.Time) keygate.AuditEvent {

@@ -92,7 +92,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RecordJobTokenAuthsConcurrent", testRecordJobTokenAuthsConcurrent},
 		{"JobMarker", testJobMarker},
 	}
-	cases = append(cases, lifecycleCases...)
+	cases = append(cases, lifecycleCases()...)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
