@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
+	"strings"
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/internal/authz"
@@ -274,4 +276,21 @@ func (s *Service) AuditSudo(ctx context.Context, admin keygate.User, t keygate.T
 		TargetDetails: target.Username,
 		Message:       fmt.Sprintf("%s acted as %s with token %d: %s", admin.Username, target.Username, t.ID, request),
 	})
+}
+
+// settingsDiff names the settings that differ, as "Field: old → new", for the audit
+// message (no setting is a secret).
+func settingsDiff(a, b keygate.Settings) string {
+	av, bv := reflect.ValueOf(a), reflect.ValueOf(b)
+	var parts []string
+	for i := range av.NumField() {
+		x, y := av.Field(i).Interface(), bv.Field(i).Interface()
+		if x != y {
+			parts = append(parts, fmt.Sprintf("%s: %v → %v", av.Type().Field(i).Name, x, y))
+		}
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
 }

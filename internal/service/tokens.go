@@ -333,11 +333,15 @@ func (s *Service) PutSettings(ctx context.Context, actor authz.Subject, st keyga
 		return invalid("max_personal_access_token_lifetime", "must be less than or equal to %d", keygate.MaxTokenLifetimeSettingDays)
 	}
 	err := s.store.InTx(ctx, func(tx store.Tx) error {
+		old, err := tx.Settings(ctx)
+		if err != nil {
+			return err
+		}
 		if err := tx.PutSettings(ctx, st); err != nil {
 			return err
 		}
 		e := keygate.AuditEvent{Name: keygate.AuditSettingsUpdated, TargetID: 1, TargetType: keygate.AuditTargetSettings,
-			TargetDetails: "application settings", Message: "Changed application settings"}
+			TargetDetails: "application settings", Message: "Changed application settings: " + settingsDiff(old, st)}
 		if u := actorUser(actor); u != nil {
 			e.AuthorID = u.ID
 		}
