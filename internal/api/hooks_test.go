@@ -179,3 +179,29 @@ func TestLifecycleWithGitLabClient(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestHookSecretSealedAtRest: the store holds the hook's secret token sealed, never as
+// given; deliveries still send the original (TestExpiryNotices checks X-Gitlab-Token).
+func TestHookSecretSealedAtRest(t *testing.T) {
+	srv := keygatetest.NewServer(t)
+	alice := srv.User(t, "alice", false)
+	tok := srv.Token(t, alice.ID, "a", "api")
+	var p struct {
+		ID int64 `json:"id"`
+	}
+	hitJSON(t, srv, "POST", "/projects", tok, `{"name":"app"}`, 201, &p)
+	var h hookBody
+	hitJSON(t, srv, "POST", fmt.Sprintf("/projects/%d/hooks", p.ID), tok, `{"url":"https://203.0.113.2/","token":"very-secret-hook-token"}`, 201, &h)
+	stored, err := srv.Inst.Store.Hook(t.Context(), h.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(stored.SecretToken, "very-secret-hook-token") || !strings.HasPrefix(stored.SecretToken, "kg1:") {
+		t.Errorf("stored secret_token = %q, want it sealed", stored.SecretToken)
+	}
+	hitJSON(t, srv, "PUT", fmt.Sprintf("/projects/%d/hooks/%d", p.ID, h.ID), tok, `{"name":"renamed"}`, 200, nil)
+	again, _ := srv.Inst.Store.Hook(t.Context(), h.ID)
+	if again.SecretToken != stored.SecretToken {
+		t.Error("an edit without token changed the sealed secret")
+	}
+}

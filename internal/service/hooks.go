@@ -170,7 +170,11 @@ func (s *Service) CreateHook(ctx context.Context, sub authz.Subject, src Source,
 	if err := s.validateHook(ctx, h); err != nil {
 		return keygate.Hook{}, err
 	}
-	err := s.store.InTx(ctx, func(tx store.Tx) error {
+	var err error
+	if h.SecretToken, err = s.sealHookSecret(h.SecretToken); err != nil {
+		return keygate.Hook{}, internal("seal hook token", err)
+	}
+	err = s.store.InTx(ctx, func(tx store.Tx) error {
 		if err := tx.CreateHook(ctx, &h); err != nil {
 			return err
 		}
@@ -191,6 +195,11 @@ func (s *Service) UpdateHook(ctx context.Context, sub authz.Subject, src Source,
 	applyHookInput(&h, in)
 	if err := s.validateHook(ctx, h); err != nil {
 		return keygate.Hook{}, err
+	}
+	if in.Token != nil {
+		if h.SecretToken, err = s.sealHookSecret(*in.Token); err != nil {
+			return keygate.Hook{}, internal("seal hook token", err)
+		}
 	}
 	if err := s.store.InTx(ctx, func(tx store.Tx) error { return tx.UpdateHook(ctx, h) }); err != nil {
 		return keygate.Hook{}, internal("update hook", err)

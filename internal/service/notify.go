@@ -566,7 +566,11 @@ func (s *Service) deliver(ctx context.Context, o keygate.Outbound) (int, error) 
 		if s.poster == nil {
 			return 0, errors.New("no webhook client configured")
 		}
-		status, err := s.poster.Post(ctx, HookRequest{URL: h.URL, SecretToken: h.SecretToken, Event: o.Subject,
+		secretToken, err := s.openHookSecret(h.SecretToken)
+		if err != nil {
+			return 0, err
+		}
+		status, err := s.poster.Post(ctx, HookRequest{URL: h.URL, SecretToken: secretToken, Event: o.Subject,
 			Body: []byte(o.BodyText), AllowLocal: st.AllowLocalRequestsFromWebHooksAndServices, SkipTLSVerify: !h.EnableSSLVerification})
 		if err == nil && (status < 200 || status > 299) {
 			err = fmt.Errorf("receiver answered %d", status)

@@ -51,7 +51,8 @@ CREATE TABLE web_hooks (
 	url                          TEXT    NOT NULL,
 	name                         TEXT    NOT NULL DEFAULT '',
 	description                  TEXT    NOT NULL DEFAULT '',
-	-- Sent as X-Gitlab-Token; the receiver must be able to check it, so it is kept.
+	-- Sent as X-Gitlab-Token, so it must be recoverable: kept sealed (AES-256-GCM under
+	-- a key derived from the instance secret), never as given.
 	secret_token                 TEXT    NOT NULL DEFAULT '',
 	resource_access_token_events BOOLEAN NOT NULL DEFAULT false,
 	push_events                  BOOLEAN NOT NULL DEFAULT false,
