@@ -42,7 +42,8 @@ type Hook struct {
 	// Description is free text shown with the hook.
 	Description string
 	// SecretToken is sent as X-Gitlab-Token so the receiver can tell Keygate's calls
-	// apart; it is never shown back through the API.
+	// apart; it is never shown back through the API. Stored, it is the sealed form the
+	// service makes (AES-GCM), opened only to deliver.
 	SecretToken               string
 	ResourceAccessTokenEvents bool
 	PushEvents                bool
