@@ -18,10 +18,24 @@ type Settings struct {
 	// EnforceCIInboundJobTokenScope makes every project enforce its job-token allowlist
 	// (GitLab's enforce_ci_inbound_job_token_scope_enabled, on since 18.0).
 	EnforceCIInboundJobTokenScope bool
+	// DisablePersonalAccessTokens turns personal access tokens off instance-wide: none can
+	// be created, rotated or used (GitLab's disable_personal_access_tokens). Project,
+	// group and impersonation tokens are unaffected.
+	DisablePersonalAccessTokens bool
+	// AllowLocalRequestsFromWebHooksAndServices lets webhooks target loopback and private
+	// addresses (GitLab's allow_local_requests_from_web_hooks_and_services, default off).
+	AllowLocalRequestsFromWebHooksAndServices bool
+	// ResourceAccessTokenNotifyInherited also mails inherited Maintainers and Owners about
+	// project and group tokens (GitLab's resource_access_token_notify_inherited).
+	ResourceAccessTokenNotifyInherited bool
 }
 
 // DefaultTokenLifetimeDays is GitLab's maximum (and default) token lifetime.
 const DefaultTokenLifetimeDays = 365
+
+// MaxTokenLifetimeSettingDays is the largest max_personal_access_token_lifetime an
+// administrator may set (GitLab's 400 days under buffered_token_expiration_limit).
+const MaxTokenLifetimeSettingDays = 400
 
 // DefaultSettings are the settings of a new instance.
 func DefaultSettings() Settings {

@@ -29,6 +29,7 @@ func newAdminCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{Use: "admin", Short: "Operate on the instance's data directly (works while the server runs)"}
 	f.register(cmd, a)
 	cmd.AddCommand(newAdminTokenCmd(a, &f), newAdminUserCmd(a, &f), newAdminJobCmd(a, &f), newAdminFsckCmd(a, &f))
+	cmd.AddCommand(newAdminLifecycleCmd(a, &f))
 	return cmd
 }
 
@@ -212,14 +213,16 @@ func newAdminTokenCmd(a *app, f *instanceFlags) *cobra.Command {
 		_ = create.MarkFlagRequired(n)
 	}
 
-	var listUser, format, state string
+	var listUser, format, state, within string
 	list := &cobra.Command{
 		Use:   "list",
-		Short: "List tokens (never their secrets)",
+		Short: "List every token of every type: the credentials inventory (never their secrets)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkFormat(format); err != nil {
-				return err
+			if format != "csv" {
+				if err := checkFormat(format); err != nil {
+					return fmt.Errorf("--format must be table, json or csv, not %q", format)
+				}
 			}
 			return with(cmd, a, f, func(s *session) error {
 				filter := store.TokenFilter{State: state}
@@ -230,44 +233,14 @@ func newAdminTokenCmd(a *app, f *instanceFlags) *cobra.Command {
 					}
 					filter.UserID = u.ID
 				}
-				tokens, _, err := s.in.Service.Tokens(cmd.Context(), authz.SystemSubject(), filter)
-				if err != nil {
-					return err
-				}
-				if format == "json" {
-					out := make([]any, len(tokens))
-					for i, t := range tokens {
-						out[i] = s.api.TokenObject(t)
-					}
-					return writeJSONOut(a.stdout, out)
-				}
-				tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "ID\tUSER\tNAME\tSCOPES\tEXPIRES\tSTATE\tLAST USED")
-				now := s.in.Service.Clock().Now()
-				for _, t := range tokens {
-					exp, used := "never", "never"
-					if t.ExpiresAt != nil {
-						exp = t.ExpiresAt.String()
-					}
-					if t.LastUsedAt != nil {
-						used = t.LastUsedAt.Format("2006-01-02 15:04")
-					}
-					st := "active"
-					switch {
-					case t.Revoked:
-						st = "revoked"
-					case t.Expired(now):
-						st = "expired"
-					}
-					fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.UserID, t.Name, t.Scopes, exp, st, used)
-				}
-				return tw.Flush()
+				return listInventory(cmd, a, s, filter, format, within)
 			})
 		},
 	}
 	list.Flags().StringVar(&listUser, "user", "", "only this owner's tokens: username or ID")
 	list.Flags().StringVar(&state, "state", "", "active or inactive")
-	formatFlag(list, &format)
+	list.Flags().StringVar(&within, "expiring-within", "", "only active tokens expiring within this many days (30d) or this long (72h)")
+	list.Flags().StringVar(&format, "format", "table", "output format: table, json or csv")
 
 	revoke := &cobra.Command{
 		Use:   "revoke ID",

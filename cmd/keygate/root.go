@@ -41,6 +41,7 @@ func newRootCmd(a *app) *cobra.Command {
 type instanceFlags struct {
 	dataDir, databaseURL, secretFile, externalURL string
 	repositoriesDir                               string
+	smtpURL                                       string
 	ban                                           *service.BanConfig // set by serve
 	cacheSize                                     int                // set by serve
 }
@@ -59,6 +60,7 @@ func (f *instanceFlags) register(cmd *cobra.Command, a *app) {
 	fl.StringVar(&f.secretFile, "secret-file", a.envOr("KEYGATE_SECRET_FILE", ""), "instance secret for token digests, shared by all nodes (KEYGATE_SECRET_FILE; default <data-dir>/secret)")
 	fl.StringVar(&f.externalURL, "external-url", a.envOr("KEYGATE_EXTERNAL_URL", ""), "URL users see, for links and clone URLs (KEYGATE_EXTERNAL_URL)")
 	fl.StringVar(&f.repositoriesDir, "repositories-dir", a.envOr("KEYGATE_REPOSITORIES_DIR", ""), "Git repositories, shared by all nodes (KEYGATE_REPOSITORIES_DIR; default <data-dir>/repositories)")
+	fl.StringVar(&f.smtpURL, "smtp-url", a.envOr("KEYGATE_SMTP_URL", ""), "SMTP server for notices, smtp://[user:pass@]host[:port][?from=addr] (STARTTLS when offered) or smtps://; empty: notices go to the log and the in-app list (KEYGATE_SMTP_URL)")
 }
 
 func (f *instanceFlags) open(ctx context.Context, a *app, log *slog.Logger, externalDefault string) (*instance.Instance, error) {
@@ -70,7 +72,7 @@ func (f *instanceFlags) open(ctx context.Context, a *app, log *slog.Logger, exte
 		DataDir: f.dataDir, DatabaseURL: f.databaseURL, SecretFile: f.secretFile,
 		ExternalURL: ext, Clock: clock.FromEnv(a.getenv), Logger: log, Notices: a.notice,
 		PasswordIterations: passwordIterations(a.getenv), Ban: f.ban,
-		RepositoriesDir: f.repositoriesDir,
+		RepositoriesDir: f.repositoriesDir, SMTPURL: f.smtpURL,
 	})
 }
 

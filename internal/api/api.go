@@ -85,6 +85,9 @@ type Route struct {
 	// reports what the service answers other tokens (405, or 401 for another
 	// resource's bot).
 	own bool
+	// tokenIsData: the route's "token" parameter is the subject of the request (a token
+	// to look up or revoke), never the caller's credential.
+	tokenIsData bool
 }
 
 // refuses records the status a deferred route answers without the role.
@@ -241,6 +244,7 @@ func (a *API) Routes() []Route {
 		)
 	}
 	routes = append(routes, a.repositoryRoutes()...)
+	routes = append(routes, a.lifecycleRoutes()...)
 	return routes
 }
 

@@ -45,6 +45,8 @@ func isRotatePath(path string) bool {
 func (a *API) wrap(rt Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+		// Audit events name the request they came from.
+		r = r.WithContext(service.WithOrigin(r.Context(), service.Origin{IP: clientIP(r), RequestID: w.Header().Get("X-Request-Id")}))
 		p, err := readParams(r)
 		if err != nil {
 			a.writeError(w, r, err)
@@ -52,7 +54,11 @@ func (a *API) wrap(rt Route) http.Handler {
 		}
 		c := &call{p: p}
 		raw := credential(r, p)
-		job := jobCredential(r, p, raw)
+		jp := p
+		if rt.tokenIsData {
+			jp = p.without("token")
+		}
+		job := jobCredential(r, jp, raw)
 		// A retry of an answered rotate is replayed before authentication: its token
 		// was rotated away by the first attempt and must not count as a reuse.
 		ir := idempotentRequest(rt, r, p, raw)
@@ -87,6 +93,9 @@ func (a *API) wrap(rt Route) http.Handler {
 				ts.SetTokenID(pr.Token.ID)
 			}
 			c.principal, c.subject = &pr, pr.Subject()
+			o := service.OriginFrom(r.Context())
+			o.UserID = pr.User.ID
+			r = r.WithContext(service.WithOrigin(r.Context(), o))
 		}
 		rule := rt.Rule
 		if id := sudoID(r, p); id != "" {
@@ -234,9 +243,10 @@ func (a *API) applySudo(r *http.Request, c *call, id string) error {
 		return err
 	}
 	pr := *c.principal
+	admin := pr.User
 	pr.User = target
 	c.principal, c.subject, c.sudo = &pr, pr.Subject(), true
-	return nil
+	return a.svc.AuditSudo(r.Context(), admin, pr.Token, target, r.Method+" "+r.URL.Path)
 }
 
 // clientIP is the peer address. Keygate does not trust forwarding headers here; a proxy

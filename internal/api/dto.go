@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/internal/service"
 )
 
 // Wire shapes, field for field and in declaration order as GitLab's API entities
@@ -213,3 +214,30 @@ func (a *API) TokenObject(t keygate.Token) any { return a.tokenWithIPs(t) }
 
 // UserObject is a user as the API shows it to an administrator, for the admin CLI.
 func (a *API) UserObject(u keygate.User) any { return a.userWithAdmin(u) }
+
+// inventoryJSON is a token of the credentials inventory: the token object with its
+// type, owner and, for project and group tokens, role and resource (Keygate's fields
+// beside GitLab's).
+type inventoryJSON struct {
+	tokenWithIPsJSON
+	Impersonation bool    `json:"impersonation"`
+	TokenType     string  `json:"token_type"`
+	OwnerUsername string  `json:"owner_username"`
+	AccessLevel   *int    `json:"access_level"`
+	ResourceType  *string `json:"resource_type"`
+	ResourceID    *int64  `json:"resource_id"`
+}
+
+// InventoryObject is an inventory entry as `keygate admin token list --format json`
+// prints it.
+func (a *API) InventoryObject(it service.InventoryItem) any {
+	out := inventoryJSON{
+		tokenWithIPsJSON: a.tokenWithIPs(it.Token), Impersonation: it.Token.Impersonation,
+		TokenType: string(it.Type), OwnerUsername: it.Owner.Username,
+	}
+	if it.ResourceType != "" {
+		lvl, rt, id := int(it.AccessLevel), it.ResourceType, it.ResourceID
+		out.AccessLevel, out.ResourceType, out.ResourceID = &lvl, &rt, &id
+	}
+	return out
+}

@@ -145,7 +145,7 @@ func TestGoldenErrors(t *testing.T) {
 		{name: "list_others_tokens", method: "GET", path: "/personal_access_tokens?user_id=1", token: aliceAPI},
 		{name: "list_bad_user_id", method: "GET", path: "/personal_access_tokens?user_id=abc", token: aliceAPI},
 		{name: "settings_non_admin", method: "GET", path: "/application/settings", token: aliceAPI},
-		{name: "settings_bad_lifetime", method: "PUT", path: "/application/settings", token: srv.RootToken, body: `{"max_personal_access_token_lifetime":400}`},
+		{name: "settings_bad_lifetime", method: "PUT", path: "/application/settings", token: srv.RootToken, body: `{"max_personal_access_token_lifetime":401}`},
 		{name: "version", method: "GET", path: "/version", token: readUser},
 		{name: "form_body_create", method: "POST", path: "/users/2/personal_access_tokens", token: srv.RootToken, body: "name=form&scopes[]=read_api&scopes[]=read_user&expires_at=2026-12-01", ctype: "application/x-www-form-urlencoded", mutates: true},
 	}

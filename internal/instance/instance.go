@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/keygate/keygate/internal/clock"
 	"github.com/keygate/keygate/internal/repo"
@@ -43,6 +44,10 @@ type Config struct {
 	RepositoriesDir string
 	// CacheSize bounds the verified-token cache (entries); 0 is the service default.
 	CacheSize int
+	// SMTPURL is the mail server for notices (notify.ParseSMTPURL); empty: none.
+	SMTPURL string
+	// LifecycleInterval is how often the scheduler's expiry pass runs (0: 15 s).
+	LifecycleInterval time.Duration
 }
 
 // Instance is an opened Keygate instance.
@@ -104,11 +109,16 @@ func Open(ctx context.Context, cfg Config) (*Instance, error) {
 	if err != nil {
 		return nil, err
 	}
+	mailer, hooks, err := deliverers(cfg)
+	if err != nil {
+		return nil, err
+	}
 	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
 	svc, err := service.New(service.Config{
+		Mailer: mailer, Hooks: hooks, LifecycleInterval: cfg.LifecycleInterval,
 		Store: st, Clock: cfg.Clock, Digester: dig, Logger: cfg.Logger,
 		ExternalURL: cfg.ExternalURL, PasswordIterations: cfg.PasswordIterations, Ban: cfg.Ban,
 		CacheSize:    cfg.CacheSize,

@@ -68,6 +68,10 @@ type Options struct {
 	DatabaseURL string
 	// GateFile is loaded into /-/gate before the server answers.
 	GateFile string
+	// SMTPURL sends notices to this SMTP server (see NewSMTP); empty: log and in-app only.
+	SMTPURL string
+	// LifecycleInterval runs the server's own scheduler this often (0: the default).
+	LifecycleInterval time.Duration
 }
 
 // NewServer starts a server on SQLite.
@@ -95,7 +99,8 @@ func NewServerWith(t testing.TB, o Options) *Server {
 	ctx := context.Background()
 	in, err := instance.Open(ctx, instance.Config{
 		DataDir: s.DataDir, DatabaseURL: s.DatabaseURL, SecretFile: secretFile, Clock: s.Clock, Logger: log,
-		ExternalURL: "http://keygate.test", PasswordIterations: 1000, Ban: o.Ban,
+		ExternalURL: "http://keygate.test", PasswordIterations: 1000, Ban: o.Ban, SMTPURL: o.SMTPURL,
+		LifecycleInterval: o.LifecycleInterval,
 	})
 	if err != nil {
 		t.Fatalf("instance.Open: %v", err)

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/internal/authz"
@@ -71,11 +72,11 @@ func (s *Service) authenticate(ctx context.Context, c Credential) (Principal, er
 	p, err := s.verify(ctx, m, c.Token)
 	if err != nil {
 		if errors.Is(err, keygate.ErrTokenRevoked) && c.RotatePath {
-			s.revokeFamily(ctx, p.Token)
+			s.revokeFamily(ctx, p.Token, c)
 		}
 		return Principal{}, err
 	}
-	s.uses.record(p.Token.ID, s.clock.Now(), c.IP)
+	s.uses.record(p.Token.ID, s.clock.Now(), c.IP, OriginFrom(ctx).RequestID)
 	return p, nil
 }
 
@@ -103,6 +104,10 @@ func (s *Service) verify(ctx context.Context, m int64, raw string) (Principal, e
 		return Principal{Token: e.token}, keygate.ErrTokenRevoked
 	case e.token.Impersonation && !settings.ImpersonationEnabled:
 		return Principal{}, keygate.ErrImpersonationDisabled
+	case settings.DisablePersonalAccessTokens && !e.token.Impersonation && e.user.Type == keygate.UserHuman && !e.user.Admin:
+		// Disabled PATs authenticate nothing; administrators' still do, since Keygate has
+		// no other way in to turn the setting back off (docs/lifecycle.md).
+		return Principal{}, keygate.ErrTokenInvalid
 	}
 	if reason := e.user.APIBlockReason(s.externalURL); reason != "" {
 		return Principal{}, forbidden(reason)
@@ -135,13 +140,17 @@ func (s *Service) lookup(ctx context.Context, m int64, d secret.Digest) (*cacheE
 
 // revokeFamily answers a reuse of a rotated-away token: every still-active successor is
 // revoked, since a thief or the owner holds a copy that should have died.
-func (s *Service) revokeFamily(ctx context.Context, t keygate.Token) {
+func (s *Service) revokeFamily(ctx context.Context, t keygate.Token, c Credential) {
 	now := s.clock.Now()
 	var n int
 	err := s.store.InTx(ctx, func(tx store.Tx) error {
 		var err error
-		n, err = tx.RevokeDescendants(ctx, t.ID, now)
-		return err
+		if n, err = tx.RevokeDescendants(ctx, t.ID, now); err != nil {
+			return err
+		}
+		msg := fmt.Sprintf("Revoked token %d presented to a rotate endpoint; %d successor(s) revoked", t.ID, n)
+		return s.auditTokenTx(WithOrigin(ctx, Origin{IP: c.IP, RequestID: OriginFrom(ctx).RequestID}), tx, nil,
+			keygate.AuditTokenReuse, t, fingerprintOf(c.Token), msg)
 	})
 	s.cache.invalidate()
 	if err != nil {

@@ -16,7 +16,7 @@ import (
 	"github.com/keygate/keygate/internal/store/sqlite"
 )
 
-func benchService(b *testing.B) (*Service, string) {
+func benchService(b testing.TB) (*Service, string) {
 	b.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "k.db"))

@@ -53,7 +53,7 @@ func (s *Service) Introspect(ctx context.Context, raw string) (Introspection, bo
 	if err != nil {
 		return Introspection{}, false, onlyInternal(err)
 	}
-	s.uses.record(p.Token.ID, s.clock.Now(), "")
+	s.uses.record(p.Token.ID, s.clock.Now(), "", OriginFrom(ctx).RequestID)
 	in := Introspection{TokenID: p.Token.ID, User: p.User, Type: p.Type, Scopes: p.Token.Scopes, CreatedAt: p.Token.CreatedAt}
 	if p.Token.ExpiresAt != nil {
 		end := p.Token.ExpiresAt.Start()

@@ -54,6 +54,13 @@ func (s *Service) canManageResourceTokens(ctx context.Context, sub authz.Subject
 	if !authz.DecideResource(sub, src.Resource, authz.ActManageTokens).Allowed {
 		return false, nil
 	}
+	st, err := s.settings(ctx)
+	if err != nil {
+		return false, err
+	}
+	if st.DisablePersonalAccessTokens {
+		return false, nil // GitLab turns resource tokens off with personal ones
+	}
 	allowed, err := s.resourceTokensAllowed(ctx, src)
 	return allowed || sub.Admin(), err
 }
@@ -129,12 +136,15 @@ func (s *Service) CreateResourceToken(ctx context.Context, sub authz.Subject, sr
 		}
 		t.UserID = bot.ID
 		var err error
-		sec, err = s.insertToken(ctx, tx, st, &t)
-		return err
+		if sec, err = s.insertToken(ctx, tx, st, &t); err != nil {
+			return err
+		}
+		return s.auditIssued(ctx, tx, actorUser(sub), keygate.AuditTokenCreated, t, bot, sec, "Created")
 	})
 	if err != nil {
 		return ResourceToken{}, internal("create resource token", err)
 	}
+
 	return ResourceToken{Token: t, AccessLevel: in.AccessLevel, Secret: sec}, nil
 }
 
@@ -249,7 +259,7 @@ func (s *Service) RotateResourceToken(ctx context.Context, sub authz.Subject, sr
 		}
 		return ResourceToken{}, err
 	}
-	return s.rotateResource(ctx, src, t, exp)
+	return s.rotateResource(ctx, actorUser(sub), src, t, exp)
 }
 
 // RotateResourceTokenSelf rotates the calling token, which must be a bot token of this
@@ -261,11 +271,11 @@ func (s *Service) RotateResourceTokenSelf(ctx context.Context, p Principal, src 
 	if p.User.BotSourceType != src.Type || p.User.BotSourceID != src.ID {
 		return ResourceToken{}, ErrResourceTokenNotVisible
 	}
-	return s.rotateResource(ctx, src, p.Token, exp)
+	return s.rotateResource(ctx, &p.User, src, p.Token, exp)
 }
 
-func (s *Service) rotateResource(ctx context.Context, src Source, t keygate.Token, exp *keygate.Date) (ResourceToken, error) {
-	iss, err := s.rotate(ctx, t, exp)
+func (s *Service) rotateResource(ctx context.Context, actor *keygate.User, src Source, t keygate.Token, exp *keygate.Date) (ResourceToken, error) {
+	iss, err := s.rotate(ctx, actor, t, exp)
 	if err != nil {
 		return ResourceToken{}, err
 	}
@@ -301,7 +311,7 @@ func (s *Service) RevokeResourceToken(ctx context.Context, sub authz.Subject, sr
 		}
 		return invalid("", "%s cannot delete %s", name, bot.Name)
 	}
-	return s.revoke(ctx, t)
+	return s.revoke(ctx, actorUser(sub), t)
 }
 
 // RevokeResourceTokenSelf revokes the calling bot token of this source (Keygate offers
@@ -313,7 +323,7 @@ func (s *Service) RevokeResourceTokenSelf(ctx context.Context, p Principal, src 
 	if p.User.BotSourceType != src.Type || p.User.BotSourceID != src.ID {
 		return ErrResourceTokenNotVisible
 	}
-	return s.revoke(ctx, p.Token)
+	return s.revoke(ctx, &p.User, p.Token)
 }
 
 // PurgeInactiveBots deletes the bots of project and group tokens whose every token went

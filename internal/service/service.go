@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/keygate/keygate"
@@ -33,6 +34,16 @@ type Config struct {
 	PasswordIterations int
 	// Repositories keeps the projects' Git repositories; nil means projects have none.
 	Repositories repo.Store
+	// Mailer sends notices; nil means they go to the log and the in-app list only.
+	Mailer Mailer
+	// Hooks delivers webhooks; nil means deliveries fail and are retried.
+	Hooks HookPoster
+	// LookupIP resolves webhook hosts for the local-address check; nil means the
+	// system resolver.
+	LookupIP func(ctx context.Context, host string) ([]net.IP, error)
+	// LifecycleInterval is how often Start runs the expiry-notice pass (0: 5 s); the
+	// outbox is retried at least as often.
+	LifecycleInterval time.Duration
 }
 
 // Service is the use-case layer. Create it with New, Start its background work, Close it.
@@ -49,6 +60,11 @@ type Service struct {
 	repos       repo.Store
 	idem        *idemKeys
 	signIns     *signInLimiter
+	mailer      Mailer
+	poster      HookPoster
+	lookupIP    func(ctx context.Context, host string) ([]net.IP, error)
+	lifeEvery   time.Duration
+	revocations *revocationLimiter
 }
 
 // New builds a Service.
@@ -89,6 +105,18 @@ func New(cfg Config) (*Service, error) {
 	if s.idem, err = newIdemKeys(cfg.Digester); err != nil {
 		return nil, fmt.Errorf("service: idempotency keys: %w", err)
 	}
+	s.mailer, s.poster, s.lookupIP = cfg.Mailer, cfg.Hooks, cfg.LookupIP
+	if s.lookupIP == nil {
+		s.lookupIP = func(ctx context.Context, host string) ([]net.IP, error) {
+			return net.DefaultResolver.LookupIP(ctx, "ip", host)
+		}
+	}
+	s.lifeEvery = cfg.LifecycleInterval
+	if s.lifeEvery <= 0 {
+		s.lifeEvery = 5 * time.Second
+	}
+	s.uses.sighted = s.auditSightings
+	s.revocations = newRevocationLimiter(cfg.Clock)
 	return s, nil
 }
 
@@ -96,6 +124,7 @@ func New(cfg Config) (*Service, error) {
 // and an hourly purge of the bots of long-inactive project and group tokens.
 func (s *Service) Start(ctx context.Context) {
 	s.uses.start(ctx)
+	go s.lifecycleLoop(ctx)
 	go func() {
 		t := time.NewTicker(time.Hour)
 		defer t.Stop()

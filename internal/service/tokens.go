@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/keygate/keygate"
@@ -35,6 +36,10 @@ var ErrTokenNotVisible = &keygate.Error{Code: keygate.CodeUnauthenticated, Messa
 // token, born expired; Keygate refuses it (docs/compatibility.md).
 const MsgExpiryInPast = "Expires at must be in the future"
 
+// MsgTokensDisabled refuses a personal access token while the instance disables them
+// (disable_personal_access_tokens).
+const MsgTokensDisabled = "Not permitted to create"
+
 // MaxDescriptionLen is GitLab's limit on a token description.
 const MaxDescriptionLen = 255
 
@@ -63,6 +68,9 @@ func (s *Service) CreatePersonalToken(ctx context.Context, actor authz.Subject, 
 		return Issued{}, err
 	}
 	now := s.clock.Now()
+	if st.DisablePersonalAccessTokens && !in.Impersonation && owner.Type == keygate.UserHuman {
+		return Issued{}, invalid("", MsgTokensDisabled)
+	}
 	if err := validateTokenInput(in, owner, st, now); err != nil {
 		return Issued{}, err
 	}
@@ -82,12 +90,15 @@ func (s *Service) CreatePersonalToken(ctx context.Context, actor authz.Subject, 
 	var sec secret.Token
 	err = s.store.InTx(ctx, func(tx store.Tx) error {
 		var err error
-		sec, err = s.insertToken(ctx, tx, st, &t)
-		return err
+		if sec, err = s.insertToken(ctx, tx, st, &t); err != nil {
+			return err
+		}
+		return s.auditIssued(ctx, tx, actorUser(actor), keygate.AuditTokenCreated, t, owner, sec, "Created")
 	})
 	if err != nil {
 		return Issued{}, internal("create token", err)
 	}
+
 	return Issued{Token: t, Secret: sec}, nil
 }
 
@@ -105,7 +116,10 @@ func (s *Service) insertToken(ctx context.Context, tx store.Tx, st keygate.Setti
 		if errors.Is(err, store.ErrConflict) {
 			continue
 		}
-		return sec, err
+		if err != nil {
+			return sec, err
+		}
+		return sec, tx.PutTokenFingerprint(ctx, t.ID, secret.Fingerprint(sec))
 	}
 	return secret.Token{}, errors.New("could not generate a unique token")
 }
@@ -223,20 +237,25 @@ func (s *Service) Rotate(ctx context.Context, actor authz.Subject, id int64, exp
 	if err != nil {
 		return Issued{}, err
 	}
-	return s.rotate(ctx, old, expiresAt)
+	return s.rotate(ctx, actorUser(actor), old, expiresAt)
 }
 
 // RotateSelf rotates the token the principal authenticated with.
 func (s *Service) RotateSelf(ctx context.Context, p Principal, expiresAt *keygate.Date) (Issued, error) {
-	return s.rotate(ctx, p.Token, expiresAt)
+	return s.rotate(ctx, &p.User, p.Token, expiresAt)
 }
 
-func (s *Service) rotate(ctx context.Context, old keygate.Token, expiresAt *keygate.Date) (Issued, error) {
+func (s *Service) rotate(ctx context.Context, actor *keygate.User, old keygate.Token, expiresAt *keygate.Date) (Issued, error) {
 	st, err := s.settings(ctx)
 	if err != nil {
 		return Issued{}, err
 	}
 	now := s.clock.Now()
+	if st.DisablePersonalAccessTokens && !old.Impersonation {
+		if owner, err := s.store.User(ctx, old.UserID); err == nil && owner.Type == keygate.UserHuman {
+			return Issued{}, invalid("", MsgTokensDisabled)
+		}
+	}
 	if err := validateExpiry(expiresAt, st, now); err != nil {
 		return Issued{}, err
 	}
@@ -259,8 +278,10 @@ func (s *Service) rotate(ctx context.Context, old keygate.Token, expiresAt *keyg
 		if !ok {
 			return invalid("token", "Token already revoked")
 		}
-		sec, err = s.insertToken(ctx, tx, st, &next)
-		return err
+		if sec, err = s.insertToken(ctx, tx, st, &next); err != nil {
+			return err
+		}
+		return s.auditIssued(ctx, tx, actor, keygate.AuditTokenRotated, next, keygate.User{}, sec, fmt.Sprintf("Rotated token %d into", old.ID))
 	})
 	s.cache.ownWrite(seq, old.Digest)
 	if err != nil {
@@ -282,20 +303,27 @@ func (s *Service) Revoke(ctx context.Context, actor authz.Subject, id int64) err
 	if !authz.CanManageTokensOf(actor, t.UserID) {
 		return invalid("token", "Not permitted to revoke")
 	}
-	return s.revoke(ctx, t)
+	return s.revoke(ctx, actorUser(actor), t)
 }
 
 // RevokeSelf revokes the token the principal authenticated with.
 func (s *Service) RevokeSelf(ctx context.Context, p Principal) error {
-	return s.revoke(ctx, p.Token)
+	return s.revoke(ctx, &p.User, p.Token)
 }
 
 // revoke revokes one token, evicting only it from the cache when nothing else changed.
-func (s *Service) revoke(ctx context.Context, t keygate.Token) error {
+func (s *Service) revoke(ctx context.Context, actor *keygate.User, t keygate.Token) error {
 	now := s.clock.Now()
+	var did bool
 	seq, err := s.store.InTxMarker(ctx, func(tx store.Tx) error {
-		_, err := tx.RevokeToken(ctx, t.ID, now)
-		return err
+		var err error
+		if did, err = tx.RevokeToken(ctx, t.ID, now); err != nil || !did {
+			return err
+		}
+		if err := s.auditTokenTx(ctx, tx, actor, keygate.AuditTokenRevoked, t, "", fmt.Sprintf("Revoked token %q (id %d)", t.Name, t.ID)); err != nil {
+			return err
+		}
+		return s.mailTokenEventTx(ctx, tx, keygate.AuditTokenRevoked, t)
 	})
 	s.cache.ownWrite(seq, t.Digest)
 	if err != nil {
@@ -315,10 +343,24 @@ func (s *Service) PutSettings(ctx context.Context, actor authz.Subject, st keyga
 	if !secret.ValidPrefix(st.PersonalAccessTokenPrefix) {
 		return invalid("personal_access_token_prefix", "can contain only letters of the Base64 alphabet (RFC4648) with the addition of '@', ':' and '.'")
 	}
-	if st.MaxPersonalAccessTokenLifetime < 0 || st.MaxPersonalAccessTokenLifetime > keygate.DefaultTokenLifetimeDays {
-		return invalid("max_personal_access_token_lifetime", "must be less than or equal to %d", keygate.DefaultTokenLifetimeDays)
+	if st.MaxPersonalAccessTokenLifetime < 0 || st.MaxPersonalAccessTokenLifetime > keygate.MaxTokenLifetimeSettingDays {
+		return invalid("max_personal_access_token_lifetime", "must be less than or equal to %d", keygate.MaxTokenLifetimeSettingDays)
 	}
-	err := s.store.InTx(ctx, func(tx store.Tx) error { return tx.PutSettings(ctx, st) })
+	err := s.store.InTx(ctx, func(tx store.Tx) error {
+		old, err := tx.Settings(ctx)
+		if err != nil {
+			return err
+		}
+		if err := tx.PutSettings(ctx, st); err != nil {
+			return err
+		}
+		e := keygate.AuditEvent{Name: keygate.AuditSettingsUpdated, TargetID: 1, TargetType: keygate.AuditTargetSettings,
+			TargetDetails: "application settings", Message: "Changed application settings: " + settingsDiff(old, st)}
+		if u := actorUser(actor); u != nil {
+			e.AuthorID = u.ID
+		}
+		return s.auditTx(ctx, tx, e)
+	})
 	s.cache.invalidate()
 	if err != nil {
 		return internal("save settings", err)

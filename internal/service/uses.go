@@ -23,6 +23,10 @@ type useRecorder struct {
 	pending  []store.Use
 	seen     map[int64]useMark
 	jobAuths map[[2]int64]keygate.JobTokenAuth // (target, source) → pending log line
+	// sightings are the queued address uses, with the request that made them, for the
+	// "used from a new IP" audit event; sighted judges them before they are written.
+	sightings []sighting
+	sighted   func(ctx context.Context, s []sighting)
 
 	wake    chan struct{}
 	stop    chan struct{}
@@ -50,8 +54,16 @@ func newUseRecorder(s store.Store, log *slog.Logger) *useRecorder {
 	}
 }
 
+// sighting is one queued use of a token from an address.
+type sighting struct {
+	tokenID   int64
+	ip        string
+	requestID string
+	at        time.Time
+}
+
 // record queues a use when it is due under the throttles.
-func (r *useRecorder) record(tokenID int64, at time.Time, ip string) {
+func (r *useRecorder) record(tokenID int64, at time.Time, ip, requestID string) {
 	r.mu.Lock()
 	m, ok := r.seen[tokenID]
 	dueAt := !ok || at.Sub(m.at) >= store.LastUsedInterval
@@ -73,6 +85,9 @@ func (r *useRecorder) record(tokenID int64, at time.Time, ip string) {
 	u := store.Use{TokenID: tokenID, At: at}
 	if dueIP {
 		m.ipAt, m.ip, u.IP = at, ip, ip
+		if len(r.sightings) < maxPending {
+			r.sightings = append(r.sightings, sighting{tokenID: tokenID, ip: ip, requestID: requestID, at: at})
+		}
 	}
 	r.seen[tokenID] = m
 	r.pending = append(r.pending, u)
@@ -135,7 +150,13 @@ func (r *useRecorder) flush(ctx context.Context) error {
 		auths = append(auths, e)
 	}
 	r.jobAuths = nil
+	seen := r.sightings
+	r.sightings = nil
 	r.mu.Unlock()
+	if len(seen) > 0 && r.sighted != nil {
+		// Before the write, so the stored addresses are the ones known until now.
+		r.sighted(ctx, seen)
+	}
 	var err error
 	if len(batch) > 0 {
 		err = r.store.RecordUses(ctx, batch)

@@ -67,6 +67,8 @@ type Problem struct {
 
 // Reader holds the queries available both on a Store and inside a Tx.
 type Reader interface {
+	LifecycleReader
+
 	User(ctx context.Context, id int64) (keygate.User, error)
 	// UserByUsername matches case-insensitively, as GitLab does.
 	UserByUsername(ctx context.Context, username string) (keygate.User, error)
@@ -138,6 +140,7 @@ type Reader interface {
 // Tx is a transaction's view: the reads plus the writes.
 type Tx interface {
 	Reader
+	LifecycleTx
 	// CreateUser inserts u and sets u.ID. A taken username or email is ErrConflict.
 	CreateUser(ctx context.Context, u *keygate.User) error
 	// UpdateUser overwrites every stored field of the user u.ID; ErrNotFound if none.

@@ -97,6 +97,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ConcurrentIdempotencyCreate", testConcurrentIdempotencyCreate},
 		{"Sessions", testSessions},
 	}
+	cases = append(cases, lifecycleCases()...)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
