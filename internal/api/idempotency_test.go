@@ -16,6 +16,7 @@ import (
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/internal/authz"
 	"github.com/keygate/keygate/internal/keygatetest"
+	"github.com/keygate/keygate/internal/store"
 )
 
 // idemPost sends a rotate with an optional Idempotency-Key and returns status, body and
@@ -90,7 +91,8 @@ func rotateCases(t *testing.T, w *world) []rotateCase {
 func TestIdempotentRotate(t *testing.T) {
 	srv := keygatetest.NewServer(t)
 	w := newWorld(t, srv)
-	for i, c := range rotateCases(t, w) {
+	cases := rotateCases(t, w)
+	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			key := "retry-" + strconv.Itoa(i)
 			st1, b1, rep1 := idemPost(t, srv.API+c.path, c.token, key, "")
@@ -106,6 +108,16 @@ func TestIdempotentRotate(t *testing.T) {
 				t.Fatalf("successor after retry: GET self = %d %s, want 200 (no reuse detection)", st, body)
 			}
 		})
+	}
+	// Every replay is audited on the presented token, with its fingerprint.
+	evs, _, err := srv.Service.AuditEvents(context.Background(), authz.SystemSubject(), store.AuditFilter{Name: keygate.AuditRotationReplayed})
+	if err != nil || len(evs) != len(cases) {
+		t.Fatalf("replay audit events = %d, %v; want one per retried rotate", len(evs), err)
+	}
+	for _, e := range evs {
+		if e.Fingerprint == "" || e.TargetID == 0 {
+			t.Errorf("replay event %+v lacks the token or its fingerprint", e)
+		}
 	}
 }
 
@@ -163,6 +175,9 @@ func TestIdempotencyDenials(t *testing.T) {
 	}
 	if st, body := get(t, srv, b, "/personal_access_tokens/self"); st != 200 {
 		t.Fatalf("token b after the refused reuse of a key = %d %s, want 200 (unchanged)", st, body)
+	}
+	if evs, _, err := srv.Service.AuditEvents(ctx, authz.SystemSubject(), store.AuditFilter{Name: keygate.AuditIdempotencyReused}); err != nil || len(evs) != 3 {
+		t.Errorf("key-reuse audit events = %d, %v; want 3", len(evs), err)
 	}
 	next := tokenOf(t, first)
 	// At rest the stored answer is sealed: the successor's plaintext is in no database file.

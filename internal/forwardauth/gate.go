@@ -52,6 +52,7 @@ type Gate struct {
 	// loaded is the gate file content last read (good or bad), for Watch.
 	loaded atomic.Pointer[[]byte]
 	access *accessCache
+	audit  *auditor
 }
 
 // New builds a Gate with an empty policy: until a gate file is loaded every request is
@@ -64,6 +65,7 @@ func New(cfg Config) *Gate {
 		cfg.Now = time.Now
 	}
 	g := &Gate{svc: cfg.Service, log: cfg.Logger, obs: cfg.Observer, now: cfg.Now, access: newAccessCache(cfg.Service.Clock().Now)}
+	g.audit = newAuditor(cfg.Service, cfg.Logger)
 	g.policy.Store(&Policy{})
 	return g
 }
@@ -114,6 +116,9 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	g.write(w, a)
+	// After the answer is written, before the handler returns: the rare audited requests
+	// (a first use, a denial a minute) pay one transaction; the rest a map lookup.
+	g.audit.observe(r, a)
 }
 
 func (g *Gate) decide(r *http.Request) answer {

@@ -121,6 +121,7 @@ func (s *Service) IdempotentReplay(ctx context.Context, r IdempotentRequest) (re
 		return Replay{}, false, nil
 	}
 	if !secret.Equal(rec.CredentialDigest, cred) || !secret.Equal(rec.RequestDigest, req) {
+		s.auditIdempotency(ctx, keygate.AuditIdempotencyReused, r, "Idempotency-Key already used for another token or request")
 		return Replay{}, false, ErrIdempotencyMismatch
 	}
 	if rec.Status == 0 {
@@ -130,7 +131,21 @@ func (s *Service) IdempotentReplay(ctx context.Context, r IdempotentRequest) (re
 	if err != nil {
 		return Replay{}, false, internal("open idempotency record", err)
 	}
+	s.auditIdempotency(ctx, keygate.AuditRotationReplayed, r, "Rotation answered again for its Idempotency-Key")
 	return Replay{Status: rec.Status, Body: body}, true, nil
+}
+
+// auditIdempotency files an event about the token a retried rotate presented. A
+// credential that names no token (garbage, a job token) is not worth an event: the
+// answer to it is the same whoever asks.
+func (s *Service) auditIdempotency(ctx context.Context, name string, r IdempotentRequest, message string) {
+	t, owner, err := s.tokenByValue(ctx, r.Credential)
+	if err != nil {
+		return
+	}
+	if err := s.AuditToken(ctx, &owner, name, t, message+" ("+r.Request+")"); err != nil {
+		s.log.Error("audit idempotent rotate", "event", name, "token_id", t.ID, "err", err)
+	}
 }
 
 // ReserveIdempotency claims the key for an authenticated request about to run. Of two

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -107,8 +108,12 @@ func (s *Service) SignIn(ctx context.Context, in SignInInput) (WebSession, error
 		hash, real = s.dummyHash(), false
 	}
 	if !checkPassword(hash, in.Password) || !real {
-		s.signIns.failed(key)
+		locked := s.signIns.failed(key)
 		s.throttle.failed(in.IP)
+		s.auditSignIn(ctx, keygate.AuditSignInFailed, u, login, in.IP)
+		if locked && u.ID != 0 {
+			s.auditSignIn(ctx, keygate.AuditAccessLocked, u, login, in.IP)
+		}
 		return WebSession{}, &keygate.Error{Code: keygate.CodeUnauthenticated, Field: "login", Message: MsgInvalidLogin}
 	}
 	if u.State == keygate.UserBlocked {
@@ -139,6 +144,9 @@ func (s *Service) SignIn(ctx context.Context, in SignInInput) (WebSession, error
 			if err := tx.UpdateUser(ctx, u); err != nil {
 				return err
 			}
+		}
+		if err := s.auditTx(ctx, tx, userEvent(keygate.AuditSignedIn, u, in.IP, "Signed in with a password")); err != nil {
+			return err
 		}
 		return tx.CreateSession(ctx, &sess)
 	})
@@ -257,6 +265,9 @@ func (s *Service) ChangePassword(ctx context.Context, w WebSession, in PasswordC
 		if _, err := tx.DeleteUserSessions(ctx, u.ID); err != nil {
 			return err
 		}
+		if err := s.auditTx(ctx, tx, userEvent(keygate.AuditPasswordChanged, u, in.IP, "Changed the password; other sessions ended")); err != nil {
+			return err
+		}
 		return tx.CreateSession(ctx, &sess)
 	})
 	s.cache.invalidate()
@@ -290,7 +301,8 @@ func (l *signInLimiter) locked(key string) bool {
 	return f != nil && l.clock.Now().Before(f.lockedUntil)
 }
 
-func (l *signInLimiter) failed(key string) {
+// failed counts one wrong password and reports whether this one locked the account.
+func (l *signInLimiter) failed(key string) bool {
 	now := l.clock.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -301,7 +313,7 @@ func (l *signInLimiter) failed(key string) {
 			}
 		}
 		if len(l.fails) >= maxTracked {
-			return
+			return false
 		}
 	}
 	f := l.fails[key]
@@ -314,13 +326,40 @@ func (l *signInLimiter) failed(key string) {
 	}
 	f.n++
 	f.last = now
-	if f.n >= SignInMaxAttempts {
+	if f.n >= SignInMaxAttempts && f.lockedUntil.IsZero() {
 		f.lockedUntil = now.Add(SignInLockTime)
+		return true
 	}
+	return false
 }
 
 func (l *signInLimiter) succeeded(key string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	delete(l.fails, key)
+}
+
+// userEvent is an audit event a user caused about themself, filed under the user.
+func userEvent(name string, u keygate.User, ip, message string) keygate.AuditEvent {
+	return keygate.AuditEvent{
+		Name: name, AuthorID: u.ID, AuthorName: u.Name, AuthorEmail: u.Email,
+		EntityType: keygate.AuditUser, EntityID: u.ID, EntityPath: u.Username,
+		TargetID: u.ID, TargetType: keygate.AuditTargetUser, TargetDetails: u.Username, IP: ip, Message: message,
+	}
+}
+
+// auditSignIn records a refused or locking sign-in. An unknown login is filed under the
+// instance with the name that was tried; a failure to record is logged, not shown.
+func (s *Service) auditSignIn(ctx context.Context, name string, u keygate.User, login, ip string) {
+	e := keygate.AuditEvent{Name: name, TargetType: keygate.AuditTargetUser, TargetDetails: login, IP: ip,
+		AuthorName: login, Message: "Failed to sign in with a password"}
+	if name == keygate.AuditAccessLocked {
+		e.Message = fmt.Sprintf("Locked after %d failed sign-ins", SignInMaxAttempts)
+	}
+	if u.ID != 0 {
+		e = userEvent(name, u, ip, e.Message)
+	}
+	if err := s.Audit(ctx, e); err != nil {
+		s.log.Error("audit sign-in", "event", name, "err", err)
+	}
 }

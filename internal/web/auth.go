@@ -66,7 +66,9 @@ func (w *Web) auth(h pageFunc) http.HandlerFunc {
 				return
 			}
 		}
-		h(rw, r, s)
+		o := service.OriginFrom(r.Context())
+		o.UserID = s.sess.User.ID
+		h(rw, r.WithContext(service.WithOrigin(r.Context(), o)), s)
 	}
 }
 

@@ -127,7 +127,9 @@ func (w *Web) headers(next http.Handler) http.Handler {
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Referrer-Policy", "strict-origin-when-cross-origin")
-		next.ServeHTTP(rw, r)
+		// Audit events of what the UI does name the address and request they came from.
+		ctx := service.WithOrigin(r.Context(), service.Origin{IP: clientIP(r), RequestID: h.Get("X-Request-Id")})
+		next.ServeHTTP(rw, r.WithContext(ctx))
 	})
 }
 
