@@ -18,6 +18,9 @@ type Settings struct {
 	// EnforceCIInboundJobTokenScope makes every project enforce its job-token allowlist
 	// (GitLab's enforce_ci_inbound_job_token_scope_enabled, on since 18.0).
 	EnforceCIInboundJobTokenScope bool
+	// ContainerRegistryTokenExpireDelay is the lifetime of a /jwt/auth registry token in
+	// minutes (GitLab's container_registry_token_expire_delay); 0 reads as the default.
+	ContainerRegistryTokenExpireDelay int
 }
 
 // DefaultTokenLifetimeDays is GitLab's maximum (and default) token lifetime.
@@ -32,6 +35,7 @@ func DefaultSettings() Settings {
 		InactiveResourceTokensDeleteAfterDays: 30,
 		ServiceAccessTokensExpirationEnforced: true,
 		EnforceCIInboundJobTokenScope:         true,
+		ContainerRegistryTokenExpireDelay:     DefaultRegistryTokenExpireDelay,
 	}
 }
 
@@ -41,4 +45,12 @@ func (s Settings) TokenLifetimeDays() int {
 		return s.MaxPersonalAccessTokenLifetime
 	}
 	return DefaultTokenLifetimeDays
+}
+
+// RegistryTokenMinutes is the effective lifetime of a registry token in minutes.
+func (s Settings) RegistryTokenMinutes() int {
+	if s.ContainerRegistryTokenExpireDelay > 0 {
+		return s.ContainerRegistryTokenExpireDelay
+	}
+	return DefaultRegistryTokenExpireDelay
 }

@@ -29,6 +29,7 @@ func newAdminCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{Use: "admin", Short: "Operate on the instance's data directly (works while the server runs)"}
 	f.register(cmd, a)
 	cmd.AddCommand(newAdminTokenCmd(a, &f), newAdminUserCmd(a, &f), newAdminJobCmd(a, &f))
+	cmd.AddCommand(newAdminRegistryCmd(a, &f))
 	return cmd
 }
 

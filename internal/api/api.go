@@ -22,6 +22,9 @@ type Config struct {
 	Revision string
 	// Observer counts authentication outcomes; nil counts nothing.
 	Observer Observer
+	// RegistryHost is the container registry's host[:port] as users see it; "" when the
+	// registry is off (projects then show no container_registry_image_prefix).
+	RegistryHost string
 }
 
 // Observer receives authentication outcomes for metrics. It never sees a token.
@@ -36,6 +39,7 @@ type API struct {
 	externalURL string
 	revision    string
 	obs         Observer
+	registry    string
 }
 
 // New builds the API.
@@ -45,7 +49,7 @@ func New(cfg Config) *API {
 	}
 	return &API{
 		svc: cfg.Service, log: cfg.Logger, externalURL: strings.TrimRight(cfg.ExternalURL, "/"),
-		revision: cfg.Revision, obs: cfg.Observer,
+		revision: cfg.Revision, obs: cfg.Observer, registry: cfg.RegistryHost,
 	}
 }
 

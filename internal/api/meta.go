@@ -40,6 +40,7 @@ type settingsJSON struct {
 	ImpersonationEnabled             bool   `json:"impersonation_enabled"`
 	InactiveTokensDeleteAfterDays    *int   `json:"inactive_resource_access_tokens_delete_after_days"`
 	ServiceTokensExpirationEnforced  bool   `json:"service_access_tokens_expiration_enforced"`
+	RegistryTokenExpireDelay         int    `json:"container_registry_token_expire_delay"`
 }
 
 func settingsBody(s keygate.Settings) settingsJSON {
@@ -47,6 +48,7 @@ func settingsBody(s keygate.Settings) settingsJSON {
 		ID: 1, PersonalAccessTokenPrefix: s.PersonalAccessTokenPrefix,
 		RequirePersonalAccessTokenExpiry: s.RequirePersonalAccessTokenExpiry,
 		AdminMode:                        s.AdminMode, ImpersonationEnabled: s.ImpersonationEnabled,
+		RegistryTokenExpireDelay:         s.RegistryTokenMinutes(),
 	}
 	if s.MaxPersonalAccessTokenLifetime > 0 {
 		n := s.MaxPersonalAccessTokenLifetime
@@ -116,6 +118,19 @@ func (a *API) putSettings(w http.ResponseWriter, r *http.Request, c *call) error
 			s.InactiveResourceTokensDeleteAfterDays = int(*n)
 		}
 	}
+	if p.has("container_registry_token_expire_delay") {
+		n, err := p.integer("container_registry_token_expire_delay")
+		if err != nil {
+			return err
+		}
+		if n == nil || *n < 1 {
+			return validationError("container_registry_token_expire_delay", "must be greater than 0")
+		}
+		if *n > maxRegistryTokenMinutes {
+			return validationError("container_registry_token_expire_delay", "must be less than or equal to 525600")
+		}
+		s.ContainerRegistryTokenExpireDelay = int(*n)
+	}
 	if err := a.svc.PutSettings(r.Context(), c.subject, s); err != nil {
 		if ke, ok := err.(*keygate.Error); ok && ke.Code == keygate.CodeInvalid {
 			return validationError(ke.Field, ke.Message)
@@ -125,3 +140,7 @@ func (a *API) putSettings(w http.ResponseWriter, r *http.Request, c *call) error
 	writeJSON(w, 200, settingsBody(s))
 	return nil
 }
+
+// maxRegistryTokenMinutes bounds container_registry_token_expire_delay at a year, so the
+// lifetime stays a valid duration (GitLab sets no upper bound; a Keygate bound).
+const maxRegistryTokenMinutes = 365 * 24 * 60

@@ -66,6 +66,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ProjectRoundTrip", testProjectRoundTrip},
 		{"UpdateProject", testUpdateProject},
 		{"DeleteProject", testDeleteProject},
+		{"ProjectRegistryAccess", testProjectRegistryAccess},
 		{"DeleteUser", testDeleteUser},
 		{"Members", testMembers},
 		{"MembersFilter", testMembersFilter},
