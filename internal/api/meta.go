@@ -48,7 +48,7 @@ func settingsBody(s keygate.Settings) settingsJSON {
 		ID: 1, PersonalAccessTokenPrefix: s.PersonalAccessTokenPrefix,
 		RequirePersonalAccessTokenExpiry: s.RequirePersonalAccessTokenExpiry,
 		AdminMode:                        s.AdminMode, ImpersonationEnabled: s.ImpersonationEnabled,
-		RegistryTokenExpireDelay:         s.RegistryTokenMinutes(),
+		RegistryTokenExpireDelay: s.RegistryTokenMinutes(),
 	}
 	if s.MaxPersonalAccessTokenLifetime > 0 {
 		n := s.MaxPersonalAccessTokenLifetime

@@ -26,6 +26,7 @@ import (
 	"github.com/keygate/keygate/internal/clock"
 	"github.com/keygate/keygate/internal/githttp"
 	"github.com/keygate/keygate/internal/instance"
+	"github.com/keygate/keygate/internal/registryauth"
 	"github.com/keygate/keygate/internal/server"
 	"github.com/keygate/keygate/internal/service"
 )
@@ -45,6 +46,10 @@ type Server struct {
 	DatabaseURL string
 	// RootToken is an api+sudo+admin_mode token of root.
 	RootToken string
+	// RegistrySigner signs /jwt/auth answers (Options.Registry); its certificate is
+	// RegistryCertFile.
+	RegistrySigner   *registryauth.Signer
+	RegistryCertFile string
 	logs      *syncBuffer
 }
 
@@ -58,7 +63,13 @@ type Options struct {
 	// Join makes this server a second node of another: same database and instance
 	// secret (the cluster contract of DESIGN §1), its own process state and cache.
 	Join *Server
+	// Registry turns the container registry's token service on, with a signing key
+	// created in the data dir and RegistryHost as the registry's address.
+	Registry bool
 }
+
+// RegistryHost is the registry address test servers with Options.Registry announce.
+const RegistryHost = "registry.keygate.test:5050"
 
 // NewServer starts a server on SQLite.
 func NewServer(t testing.TB) *Server { return NewServerWith(t, Options{}) }
@@ -91,8 +102,21 @@ func NewServerWith(t testing.TB, o Options) *Server {
 	s.Inst, s.Service = in, in.Service
 	runCtx, stop := context.WithCancel(ctx)
 	in.Service.Start(runCtx)
+	var reg *server.RegistryConfig
+	if o.Registry {
+		keyFile := instance.RegistryKeyFile(s.DataDir)
+		key, err := instance.LoadOrCreateRegistryKey(keyFile, registryauth.DefaultIssuer, s.Clock.Now())
+		if err != nil {
+			t.Fatalf("registry key: %v", err)
+		}
+		if s.RegistrySigner, err = registryauth.NewSigner(key, registryauth.DefaultIssuer); err != nil {
+			t.Fatalf("registry signer: %v", err)
+		}
+		s.RegistryCertFile = instance.RegistryCertFile(keyFile)
+		reg = &server.RegistryConfig{Signer: s.RegistrySigner, Host: RegistryHost}
+	}
 	srv := server.New(server.Config{Service: in.Service, Logger: log, ExternalURL: "http://keygate.test", Revision: "test", Repositories: in.Repositories,
-		GitJobTokens: githttp.ServiceJobTokens{Service: in.Service}})
+		GitJobTokens: githttp.ServiceJobTokens{Service: in.Service}, Registry: reg})
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() {
 		hs.Close()

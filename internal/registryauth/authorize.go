@@ -58,11 +58,10 @@ func (a Authorizer) Resolve(ctx context.Context, c Caller, name string) (t Targe
 		}
 		t := Target{Project: p, Authz: authz.RegistryTarget{Resource: res, Level: p.ContainerRegistryAccessLevel}}
 		if c.Job != nil && p.ID != c.Job.Project.ID {
-			switch err := a.Service.JobReach(ctx, *c.Job, p); keygate.ErrorCode(err) {
-			case "":
+			switch err := a.Service.JobReach(ctx, *c.Job, p); {
+			case err == nil:
 				t.Authz.JobAllowlisted = true
-			case keygate.CodeForbidden:
-			default:
+			case keygate.ErrorCode(err) != keygate.CodeForbidden:
 				return Target{}, false, err
 			}
 		}
