@@ -50,7 +50,7 @@ type Server struct {
 	// RegistryCertFile.
 	RegistrySigner   *registryauth.Signer
 	RegistryCertFile string
-	logs      *syncBuffer
+	logs             *syncBuffer
 }
 
 // Options select the backend.
