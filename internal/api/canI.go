@@ -83,6 +83,9 @@ func (a *API) canI(w http.ResponseWriter, r *http.Request, c *call) error {
 		return err
 	}
 	method = strings.ToUpper(method)
+	if name, ok := strings.CutPrefix(rawPath, registryPathPrefix); ok {
+		return a.canIRegistry(w, r, c, method, name)
+	}
 	u, perr := url.Parse(rawPath)
 	if perr != nil {
 		return paramError("path is invalid")
