@@ -66,7 +66,7 @@ func registryHost(raw string) (string, error) {
 		s = "https://" + s
 	}
 	u, err := url.Parse(s)
-	if err != nil || u.Host == "" || (u.Path != "" && u.Path != "/") || u.User != nil || u.RawQuery != "" {
+	if err != nil || u.Hostname() == "" || (u.Path != "" && u.Path != "/") || u.User != nil || u.RawQuery != "" {
 		return "", fmt.Errorf("--registry-url %q: want the registry's address, like https://registry.example.com or registry.example.com:5050", raw)
 	}
 	return strings.ToLower(u.Host), nil
