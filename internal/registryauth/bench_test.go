@@ -1,13 +1,17 @@
 package registryauth_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/internal/authz"
 	"github.com/keygate/keygate/internal/keygatetest"
 	"github.com/keygate/keygate/internal/registryauth"
+	"github.com/keygate/keygate/internal/service"
 )
 
 // BenchmarkJWTAuth is a warm /jwt/auth answer (verify the token from the cache, resolve
@@ -43,5 +47,41 @@ func BenchmarkJWTAuth(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkJWTAuthWithoutSignature is the handler's work besides the RS256 signature, step
+// by step as ServeHTTP does it: verify the token (warm cache), read the settings, resolve
+// the project and decide each action, build the claims. It is the "on top of one
+// signature" share of a warm /jwt/auth.
+func BenchmarkJWTAuthWithoutSignature(b *testing.B) {
+	w := newWorld(b, keygatetest.Options{Registry: true})
+	tok := w.pat("dev", keygate.ScopeReadRegistry, keygate.ScopeWriteRegistry)
+	az := registryauth.Authorizer{Service: w.srv.Service}
+	ctx := b.Context()
+	b.ReportAllocs()
+	for b.Loop() {
+		scs, _ := registryauth.ParseScopes([]string{"repository:grp/app/web:pull,push"})
+		sc := scs[0]
+		pr, err := w.srv.Service.Authenticate(ctx, service.Credential{Token: tok, IP: "192.0.2.10"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		c := registryauth.Caller{Subject: pr.Subject(), Abilities: authz.RegistryAbilitiesFor(pr.Token.Scopes), Username: pr.User.Username}
+		a, ok, err := az.Grant(ctx, c, sc)
+		if err != nil || !ok || len(a.Actions) != 2 {
+			b.Fatalf("Grant = %+v, %v, %v", a, ok, err)
+		}
+		st, err := w.srv.Service.Settings(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		claims, err := registryauth.NewClaims("keygate-issuer", c.Username, w.srv.Clock.Now(), time.Duration(st.RegistryTokenMinutes())*time.Minute, []registryauth.Access{a})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := json.Marshal(claims); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
