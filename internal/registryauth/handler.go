@@ -1,6 +1,7 @@
 package registryauth
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -31,14 +32,28 @@ type Config struct {
 	Logger *slog.Logger
 	// ExternalURL is the instance URL users see, for the help link of the 401 message.
 	ExternalURL string
-	// Grants, when set, is told of every token granted (audit hook); nil tells nobody.
+	// Grants, when set, is told of every token that grants push, delete or "*" (the audit
+	// hook); nil tells nobody.
 	Grants GrantObserver
 }
 
-// GrantObserver learns of the tokens /jwt/auth issues, for audit events: the caller (with
-// its token's fingerprint) and the accesses granted.
+// GrantObserver learns of the registry tokens that can change images, for audit events:
+// the caller (user, token ID and fingerprint, or the job), its address and every access
+// granted. It runs after the token is signed, before the answer is written.
 type GrantObserver interface {
-	RegistryTokenGranted(c Caller, access []Access)
+	RegistryTokenGranted(ctx context.Context, c Caller, ip string, access []Access)
+}
+
+// writes reports whether any access grants an action that changes images.
+func writes(access []Access) bool {
+	for _, a := range access {
+		for _, act := range a.Actions {
+			if act == string(authz.RegistryPush) || act == string(authz.RegistryDelete) || act == string(authz.RegistryAll) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Handler serves GET /jwt/auth.
@@ -135,8 +150,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.internal(w, r, err)
 		return
 	}
-	if h.grants != nil && len(access) > 0 {
-		h.grants.RegistryTokenGranted(c, access)
+	if h.grants != nil && writes(access) {
+		h.grants.RegistryTokenGranted(ctx, c, clientIP(r), access)
 	}
 	writeJSON(w, http.StatusOK, struct {
 		Token string `json:"token"`
