@@ -42,32 +42,26 @@ type Target struct {
 }
 
 // Resolve finds the project of a normalised repository name: the longest of its
-// ProjectCandidates that is a project. found is false when none is.
+// ProjectCandidates that is a project, in one store lookup. found is false when none is.
 func (a Authorizer) Resolve(ctx context.Context, c Caller, name string) (t Target, found bool, err error) {
-	for _, path := range ProjectCandidates(name) {
-		p, err := a.Service.Project(ctx, path)
-		if keygate.ErrorCode(err) == keygate.CodeNotFound {
-			continue
-		}
-		if err != nil {
-			return Target{}, false, err
-		}
-		res, err := a.Service.ProjectAccess(ctx, c.Subject, p)
-		if err != nil {
-			return Target{}, false, err
-		}
-		t := Target{Project: p, Authz: authz.RegistryTarget{Resource: res, Level: p.ContainerRegistryAccessLevel}}
-		if c.Job != nil && p.ID != c.Job.Project.ID {
-			switch err := a.Service.JobReach(ctx, *c.Job, p); {
-			case err == nil:
-				t.Authz.JobAllowlisted = true
-			case keygate.ErrorCode(err) != keygate.CodeForbidden:
-				return Target{}, false, err
-			}
-		}
-		return t, true, nil
+	p, found, err := a.Service.ProjectByLongestPath(ctx, ProjectCandidates(name))
+	if err != nil || !found {
+		return Target{}, false, err
 	}
-	return Target{}, false, nil
+	res, err := a.Service.ProjectAccess(ctx, c.Subject, p)
+	if err != nil {
+		return Target{}, false, err
+	}
+	t = Target{Project: p, Authz: authz.RegistryTarget{Resource: res, Level: p.ContainerRegistryAccessLevel}}
+	if c.Job != nil && p.ID != c.Job.Project.ID {
+		switch err := a.Service.JobReach(ctx, *c.Job, p); {
+		case err == nil:
+			t.Authz.JobAllowlisted = true
+		case keygate.ErrorCode(err) != keygate.CodeForbidden:
+			return Target{}, false, err
+		}
+	}
+	return t, true, nil
 }
 
 // Grant judges one scope: the access to put in the token, or ok false when nothing of

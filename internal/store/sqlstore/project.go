@@ -3,6 +3,8 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -47,6 +49,50 @@ func (r reader) ProjectByPath(ctx context.Context, fullPath string) (keygate.Pro
 		return keygate.Project{}, notFound("project with path", fullPath)
 	}
 	return r.getProject(ctx, r.projectByPath, "project with path", fullPath, fullPath[:i], fullPath[i+1:])
+}
+
+// projectByLongestPathQuery asks for up to store.MaxPathCandidates (namespace, path)
+// pairs, longest first, each branch the same two index lookups as projectByPath (an OR
+// of the pairs would scan every project of a matched namespace), and keeps the first
+// that matches. Unused pairs are bound to empty strings, which no path equals.
+func projectByLongestPathQuery() string {
+	branches := make([]string, store.MaxPathCandidates)
+	for i := range branches {
+		branches[i] = "SELECT " + strconv.Itoa(i) + " AS candidate, " + projectColumns + " FROM " + projectFrom +
+			" WHERE lower(n.full_path) = lower(?) AND lower(p.path) = lower(?)"
+	}
+	return strings.Join(branches, " UNION ALL ") + " ORDER BY candidate LIMIT 1"
+}
+
+// ProjectByLongestPath returns the project with the longest of fullPaths in one query.
+func (r reader) ProjectByLongestPath(ctx context.Context, fullPaths []string) (keygate.Project, error) {
+	if len(fullPaths) > store.MaxPathCandidates {
+		return keygate.Project{}, fmt.Errorf("store: %d project paths, at most %d", len(fullPaths), store.MaxPathCandidates)
+	}
+	ordered := slices.Clone(fullPaths)
+	slices.SortStableFunc(ordered, func(a, b string) int { return len(b) - len(a) })
+	args := make([]any, 0, 2*store.MaxPathCandidates)
+	for _, fp := range ordered {
+		i := strings.LastIndexByte(fp, '/')
+		if i <= 0 || i == len(fp)-1 {
+			args = append(args, "", "")
+			continue
+		}
+		args = append(args, fp[:i], fp[i+1:])
+	}
+	for len(args) < cap(args) {
+		args = append(args, "", "")
+	}
+	var p keygate.Project
+	var candidate int
+	err := r.projectByLongestPath.row(ctx, r.q, args...).Scan(append([]any{&candidate}, projectDest(&p)...)...)
+	if isNoRows(err) {
+		return keygate.Project{}, notFound("project with any path of", strings.Join(fullPaths, ", "))
+	}
+	if err != nil {
+		return keygate.Project{}, fmt.Errorf("store: project by paths %q: %w", fullPaths, r.d.Classify(err))
+	}
+	return p, nil
 }
 
 // Projects returns one page of the projects f selects and how many it selects in all.

@@ -34,6 +34,7 @@ type reader struct {
 	settings                          lookup
 	namespace, namespaceByPath        lookup
 	project, projectByPath            lookup
+	projectByLongestPath              lookup
 	countChildren                     lookup
 	member, maxAccess                 lookup
 	job, jobByDigest, jobTokenScope   lookup
@@ -83,6 +84,7 @@ func newReader(q querier, d Dialect) reader {
 		// (namespace_id, lower(path)): two index lookups.
 		projectByPath: l("SELECT " + projectColumns + " FROM " + projectFrom +
 			" WHERE lower(n.full_path) = lower(?) AND lower(p.path) = lower(?)"),
+		projectByLongestPath: l(projectByLongestPathQuery()),
 		countChildren: l(`SELECT (SELECT count(*) FROM namespaces WHERE parent_id = ?),
 			(SELECT count(*) FROM projects WHERE namespace_id = ?)`),
 		member: l("SELECT " + memberColumns + " FROM members m" +
@@ -108,7 +110,7 @@ func (r *reader) lookups() []*lookup {
 	return []*lookup{&r.user, &r.userByUsername, &r.userByEmail, &r.token, &r.tokenByDigest,
 		&r.tokenIPs, &r.settings, &r.namespace, &r.namespaceByPath, &r.project,
 		&r.projectByPath, &r.countChildren, &r.member, &r.maxAccess, &r.job, &r.jobByDigest,
-		&r.jobTokenScope, &r.allowedProjects, &r.allowedGroups, &r.jobTokenAuthLog}
+		&r.jobTokenScope, &r.allowedProjects, &r.allowedGroups, &r.jobTokenAuthLog, &r.projectByLongestPath}
 }
 
 // prepare prepares every lookup on db.

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/keygate/keygate"
@@ -43,3 +44,39 @@ func testProjectRegistryAccess(t *testing.T, open func(*testing.T) store.Store) 
 		t.Errorf("Project(%d) after update with no level = %q, %v, want enabled", def.ID, got.ContainerRegistryAccessLevel, err)
 	}
 }
+
+// testProjectByLongestPath: of the candidate paths of a container repository name, the
+// longest that is a project wins, matched case-insensitively; none is ErrNotFound.
+func testProjectByLongestPath(t *testing.T, open func(*testing.T) store.Store) {
+	s := open(t)
+	ctx := t.Context()
+	top := createNamespace(t, s, newGroup("top", "Top", 0, keygate.Public))
+	app := createProject(t, s, newProject(top.ID, "app", "App", keygate.Public))
+	sub := createNamespace(t, s, newGroup("app", "App group", top.ID, keygate.Public)) // top/app is also a group
+	web := createProject(t, s, newProject(sub.ID, "web", "Web", keygate.Public))
+	for _, c := range []struct {
+		paths []string
+		want  int64
+	}{
+		{[]string{"top/app/web", "top/app"}, web.ID},
+		{[]string{"TOP/App/Web", "top/app"}, web.ID},
+		{[]string{"top/app/api", "top/app"}, app.ID},
+		{[]string{"top/app/web/x/y", "top/app/web/x", "top/app/web"}, web.ID},
+		{[]string{"top/app"}, app.ID},
+		{[]string{"top/nope/x", "top/nope"}, 0},
+		{[]string{"top", "/app", "top/"}, 0},
+		{nil, 0},
+	} {
+		got, err := s.ProjectByLongestPath(ctx, c.paths)
+		switch {
+		case c.want == 0 && !errors.Is(err, store.ErrNotFound):
+			t.Errorf("ProjectByLongestPath(%q) = %d, %v, want ErrNotFound", c.paths, got.ID, err)
+		case c.want != 0 && (err != nil || got.ID != c.want || got.Namespace.ID == 0):
+			t.Errorf("ProjectByLongestPath(%q) = %d, %v, want %d with its namespace", c.paths, got.ID, err, c.want)
+		}
+	}
+	if _, err := s.ProjectByLongestPath(ctx, []string{"a/b", "a/c", "a/d", "a/e"}); err == nil {
+		t.Error("ProjectByLongestPath(4 paths) = nil error, want a refusal above MaxPathCandidates")
+	}
+}
+

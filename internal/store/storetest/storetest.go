@@ -67,6 +67,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"UpdateProject", testUpdateProject},
 		{"DeleteProject", testDeleteProject},
 		{"ProjectRegistryAccess", testProjectRegistryAccess},
+		{"ProjectByLongestPath", testProjectByLongestPath},
 		{"DeleteUser", testDeleteUser},
 		{"Members", testMembers},
 		{"MembersFilter", testMembersFilter},
