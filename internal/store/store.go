@@ -342,4 +342,3 @@ type MemberFilter struct {
 // MaxPathCandidates bounds the paths one ProjectByLongestPath call weighs: a container
 // repository name, its parent and its grandparent.
 const MaxPathCandidates = 3
-

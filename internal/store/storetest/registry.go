@@ -79,4 +79,3 @@ func testProjectByLongestPath(t *testing.T, open func(*testing.T) store.Store) {
 		t.Error("ProjectByLongestPath(4 paths) = nil error, want a refusal above MaxPathCandidates")
 	}
 }
-
