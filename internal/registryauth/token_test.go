@@ -184,17 +184,3 @@ func TestTokenBlock(t *testing.T) {
 		t.Errorf("TokenBlock = %q, want %q", got, want)
 	}
 }
-
-func BenchmarkSign(b *testing.B) {
-	s, err := NewSigner(key(b), "")
-	if err != nil {
-		b.Fatal(err)
-	}
-	c, _ := NewClaims("keygate-issuer", "alice", time.Now(), 5*time.Minute, []Access{{Type: "repository", Name: "g/p", Actions: []string{"pull", "push"}}})
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := s.Sign(c); err != nil {
-			b.Fatal(err)
-		}
-	}
-}

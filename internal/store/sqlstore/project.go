@@ -51,12 +51,11 @@ func (r reader) ProjectByPath(ctx context.Context, fullPath string) (keygate.Pro
 	return r.getProject(ctx, r.projectByPath, "project with path", fullPath, fullPath[:i], fullPath[i+1:])
 }
 
-// projectByLongestPathQuery asks for up to store.MaxPathCandidates (namespace, path)
-// pairs, longest first, each branch the same two index lookups as projectByPath (an OR
-// of the pairs would scan every project of a matched namespace), and keeps the first
-// that matches. Unused pairs are bound to empty strings, which no path equals.
-func projectByLongestPathQuery() string {
-	branches := make([]string, store.MaxPathCandidates)
+// projectByLongestPathQuery asks for n (namespace, path) pairs, longest first, each
+// branch the same two index lookups as projectByPath (an OR of the pairs would scan every
+// project of a matched namespace), and keeps the first that matches.
+func projectByLongestPathQuery(n int) string {
+	branches := make([]string, n)
 	for i := range branches {
 		branches[i] = "SELECT " + strconv.Itoa(i) + " AS candidate, " + projectColumns + " FROM " + projectFrom +
 			" WHERE lower(n.full_path) = lower(?) AND lower(p.path) = lower(?)"
@@ -65,34 +64,37 @@ func projectByLongestPathQuery() string {
 }
 
 // ProjectByLongestPath returns the project with the longest of fullPaths in one query.
+// Paths that cannot name a project (no namespace) are skipped.
 func (r reader) ProjectByLongestPath(ctx context.Context, fullPaths []string) (keygate.Project, error) {
 	if len(fullPaths) > store.MaxPathCandidates {
 		return keygate.Project{}, fmt.Errorf("store: %d project paths, at most %d", len(fullPaths), store.MaxPathCandidates)
 	}
 	ordered := slices.Clone(fullPaths)
 	slices.SortStableFunc(ordered, func(a, b string) int { return len(b) - len(a) })
-	args := make([]any, 0, 2*store.MaxPathCandidates)
+	args := make([]any, 0, 2*len(ordered))
 	for _, fp := range ordered {
-		i := strings.LastIndexByte(fp, '/')
-		if i <= 0 || i == len(fp)-1 {
-			args = append(args, "", "")
-			continue
+		if i := strings.LastIndexByte(fp, '/'); i > 0 && i < len(fp)-1 {
+			args = append(args, fp[:i], fp[i+1:])
 		}
-		args = append(args, fp[:i], fp[i+1:])
 	}
-	for len(args) < cap(args) {
-		args = append(args, "", "")
+	what := strings.Join(fullPaths, ", ")
+	switch n := len(args) / 2; n {
+	case 0:
+		return keygate.Project{}, notFound("project with any path of", what)
+	case 1:
+		return r.getProject(ctx, r.projectByPath, "project with path", what, args...)
+	default:
+		var p keygate.Project
+		var candidate int
+		err := r.projectByLongestPath[n-2].row(ctx, r.q, args...).Scan(append([]any{&candidate}, projectDest(&p)...)...)
+		if isNoRows(err) {
+			return keygate.Project{}, notFound("project with any path of", what)
+		}
+		if err != nil {
+			return keygate.Project{}, fmt.Errorf("store: project by paths %q: %w", fullPaths, r.d.Classify(err))
+		}
+		return p, nil
 	}
-	var p keygate.Project
-	var candidate int
-	err := r.projectByLongestPath.row(ctx, r.q, args...).Scan(append([]any{&candidate}, projectDest(&p)...)...)
-	if isNoRows(err) {
-		return keygate.Project{}, notFound("project with any path of", strings.Join(fullPaths, ", "))
-	}
-	if err != nil {
-		return keygate.Project{}, fmt.Errorf("store: project by paths %q: %w", fullPaths, r.d.Classify(err))
-	}
-	return p, nil
 }
 
 // Projects returns one page of the projects f selects and how many it selects in all.
