@@ -56,6 +56,7 @@ type projectJSON struct {
 	StarCount         int            `json:"star_count"`
 	LastActivityAt    string         `json:"last_activity_at"`
 	Namespace         namespaceJSON  `json:"namespace"`
+	RegistryPrefix    string         `json:"container_registry_image_prefix,omitempty"`
 	Links             map[string]any `json:"_links"`
 	PackagesEnabled   bool           `json:"packages_enabled"`
 	EmptyRepo         bool           `json:"empty_repo"`
@@ -70,7 +71,6 @@ type projectJSON struct {
 	RegistryEnabled   bool           `json:"container_registry_enabled"`
 	RepositoryAccess  string         `json:"repository_access_level"`
 	RegistryAccess    string         `json:"container_registry_access_level"`
-	RegistryPrefix    string         `json:"container_registry_image_prefix,omitempty"`
 	CreatorID         int64          `json:"creator_id"`
 	UpdatedAt         string         `json:"updated_at"`
 	SharedWithGroups  []any          `json:"shared_with_groups"`
