@@ -389,3 +389,41 @@ func TestLastUsed(t *testing.T) {
 		t.Errorf("last_used_at after /jwt/auth = %v, %v, want %v", tok.LastUsedAt, err, w.srv.Clock.Now())
 	}
 }
+
+// TestCredentialKinds: impersonation and service-account tokens work like personal ones;
+// impersonation tokens stop when impersonation is turned off.
+func TestCredentialKinds(t *testing.T) {
+	w := newWorld(t, keygatetest.Options{Registry: true})
+	ctx := context.Background()
+	sys := authz.SystemSubject()
+	rw := keygate.Scopes{keygate.ScopeReadRegistry, keygate.ScopeWriteRegistry}
+	exp := ptr(keygate.DateOf(w.srv.Clock.Now()).AddDays(5))
+	imp, err := w.srv.Service.CreatePersonalToken(ctx, sys, w.u["dev"].ID, service.TokenInput{Name: "imp", Scopes: rw, ExpiresAt: exp, Impersonation: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := "Robot"
+	sa, err := w.srv.Service.CreateServiceAccount(ctx, sys, 0, service.ServiceAccountInput{Name: &name})
+	if err != nil {
+		t.Fatalf("CreateServiceAccount: %v", err)
+	}
+	w.member(sa.ID, keygate.Developer)
+	saTok, err := w.srv.Service.CreatePersonalToken(ctx, sys, sa.ID, service.TokenInput{Name: "sa", Scopes: rw, ExpiresAt: exp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `[{"type":"repository","name":"grp/app","actions":["pull","push"]}]`
+	for name, tok := range map[string]string{"impersonation": imp.Secret.Reveal(), "service account": saTok.Secret.Reveal()} {
+		if got := accessString(w.accessOf(w.auth("GET", "any", tok, scopes("repository:grp/app:pull,push")))); got != want {
+			t.Errorf("%s token: access %s, want %s", name, got, want)
+		}
+	}
+	st, _ := w.srv.Service.Settings(ctx)
+	st.ImpersonationEnabled = false
+	if err := w.srv.Service.PutSettings(ctx, sys, st); err != nil {
+		t.Fatal(err)
+	}
+	if a := w.auth("GET", "dev", imp.Secret.Reveal(), scopes("repository:grp/app:pull")); a.status != 401 || a.body != unauthorizedBody {
+		t.Errorf("impersonation token with impersonation off = %d %s, want 401", a.status, a.body)
+	}
+}
