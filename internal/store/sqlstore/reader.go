@@ -34,13 +34,14 @@ type reader struct {
 	settings                          lookup
 	namespace, namespaceByPath        lookup
 	project, projectByPath            lookup
-	// projectByLongestPath[i] weighs i+2 candidate paths (one is projectByPath).
-	projectByLongestPath [store.MaxPathCandidates - 1]lookup
 	countChildren                     lookup
 	member, maxAccess                 lookup
 	job, jobByDigest, jobTokenScope   lookup
 	allowedProjects, allowedGroups    lookup
 	jobTokenAuthLog                   lookup
+
+	// projectByLongestPath[i] weighs i+2 candidate paths (one is projectByPath).
+	projectByLongestPath [store.MaxPathCandidates - 1]lookup
 }
 
 // lookup is one fixed query, with its prepared statement when the pool has one.
