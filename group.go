@@ -83,6 +83,9 @@ type Project struct {
 	CreatedAt      time.Time
 	LastActivityAt time.Time
 	CreatorID      int64
+	// ContainerRegistryAccessLevel is who may use the project's container registry; ""
+	// reads as RegistryEnabled.
+	ContainerRegistryAccessLevel RegistryAccessLevel
 }
 
 // FullPath is "namespace/path".

@@ -28,6 +28,9 @@ type Settings struct {
 	// ResourceAccessTokenNotifyInherited also mails inherited Maintainers and Owners about
 	// project and group tokens (GitLab's resource_access_token_notify_inherited).
 	ResourceAccessTokenNotifyInherited bool
+	// ContainerRegistryTokenExpireDelay is the lifetime of a /jwt/auth registry token in
+	// minutes (GitLab's container_registry_token_expire_delay); 0 reads as the default.
+	ContainerRegistryTokenExpireDelay int
 }
 
 // DefaultTokenLifetimeDays is GitLab's maximum (and default) token lifetime.
@@ -46,6 +49,7 @@ func DefaultSettings() Settings {
 		InactiveResourceTokensDeleteAfterDays: 30,
 		ServiceAccessTokensExpirationEnforced: true,
 		EnforceCIInboundJobTokenScope:         true,
+		ContainerRegistryTokenExpireDelay:     DefaultRegistryTokenExpireDelay,
 	}
 }
 
@@ -55,4 +59,12 @@ func (s Settings) TokenLifetimeDays() int {
 		return s.MaxPersonalAccessTokenLifetime
 	}
 	return DefaultTokenLifetimeDays
+}
+
+// RegistryTokenMinutes is the effective lifetime of a registry token in minutes.
+func (s Settings) RegistryTokenMinutes() int {
+	if s.ContainerRegistryTokenExpireDelay > 0 {
+		return s.ContainerRegistryTokenExpireDelay
+	}
+	return DefaultRegistryTokenExpireDelay
 }

@@ -30,6 +30,7 @@ func newAdminCmd(a *app) *cobra.Command {
 	f.register(cmd, a)
 	cmd.AddCommand(newAdminTokenCmd(a, &f), newAdminUserCmd(a, &f), newAdminJobCmd(a, &f), newAdminFsckCmd(a, &f))
 	cmd.AddCommand(newAdminLifecycleCmd(a, &f))
+	cmd.AddCommand(newAdminRegistryCmd(a, &f))
 	return cmd
 }
 

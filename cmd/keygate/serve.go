@@ -20,6 +20,7 @@ func newServeCmd(a *app) *cobra.Command {
 	var addr, logLevel, tlsCert, tlsKey, gateFile string
 	var shutdown time.Duration
 	var ban banFlags
+	var registry registryFlags
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the Keygate server",
@@ -57,10 +58,17 @@ func newServeCmd(a *app) *cobra.Command {
 				l.Close()
 				return err
 			}
+			reg, err := registry.config(a, in.Config.DataDir)
+			if err != nil {
+				l.Close()
+				_ = in.Close(context.WithoutCancel(ctx))
+				return err
+			}
 			in.Service.Start(ctx)
 			srv := server.New(server.Config{
 				Service: in.Service, Logger: log, ExternalURL: in.Config.ExternalURL, Revision: revision(), TLS: tlsCfg,
 				Repositories: in.Repositories, GitJobTokens: githttp.ServiceJobTokens{Service: in.Service},
+				Registry: reg,
 			})
 			if err := startGate(ctx, srv.Gate(), gateFile, log); err != nil {
 				_ = in.Close(context.WithoutCancel(ctx))
@@ -83,6 +91,7 @@ func newServeCmd(a *app) *cobra.Command {
 	f.register(cmd, a)
 	cmd.Flags().StringVar(&addr, "addr", a.envOr("KEYGATE_ADDR", instance.DefaultAddr), "listen address (KEYGATE_ADDR)")
 	ban.register(cmd, a)
+	registry.register(cmd, a)
 	cmd.Flags().StringVar(&tlsCert, "tls-cert", a.envOr("KEYGATE_TLS_CERT", ""), "PEM certificate: serve HTTPS directly, with HSTS (KEYGATE_TLS_CERT)")
 	cmd.Flags().StringVar(&tlsKey, "tls-key", a.envOr("KEYGATE_TLS_KEY", ""), "PEM private key for --tls-cert (KEYGATE_TLS_KEY)")
 	cmd.Flags().DurationVar(&shutdown, "shutdown-timeout", envDuration(a, "KEYGATE_SHUTDOWN_TIMEOUT", 10*time.Second), "how long SIGTERM waits for in-flight requests (KEYGATE_SHUTDOWN_TIMEOUT)")

@@ -25,6 +25,9 @@ type Config struct {
 	// IntrospectLimit is each introspecting token's budget; zero means
 	// service.DefaultIntrospectLimit.
 	IntrospectLimit service.RateLimit
+	// RegistryHost is the container registry's host[:port] as users see it; "" when the
+	// registry is off (projects then show no container_registry_image_prefix).
+	RegistryHost string
 }
 
 // Observer receives authentication outcomes for metrics. It never sees a token.
@@ -41,6 +44,7 @@ type API struct {
 	obs         Observer
 	// introspectLimit: see Config.IntrospectLimit.
 	introspectLimit service.RateLimit
+	registry        string
 }
 
 // New builds the API.
@@ -51,6 +55,7 @@ func New(cfg Config) *API {
 	return &API{
 		svc: cfg.Service, log: cfg.Logger, externalURL: strings.TrimRight(cfg.ExternalURL, "/"),
 		revision: cfg.Revision, obs: cfg.Observer, introspectLimit: cfg.IntrospectLimit,
+		registry: cfg.RegistryHost,
 	}
 }
 

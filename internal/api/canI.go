@@ -85,6 +85,10 @@ func (a *API) canI(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err != nil {
 		return err
 	}
+	method = strings.ToUpper(method)
+	if name, ok := strings.CutPrefix(rawPath, registryPathPrefix); ok {
+		return a.canIRegistry(w, r, c, method, name)
+	}
 	u, perr := url.Parse(rawPath)
 	if perr != nil {
 		return paramError("path is invalid")

@@ -2,6 +2,7 @@ package api
 
 import (
 	"strconv"
+	"strings"
 
 	"github.com/keygate/keygate"
 )
@@ -55,6 +56,7 @@ type projectJSON struct {
 	StarCount         int            `json:"star_count"`
 	LastActivityAt    string         `json:"last_activity_at"`
 	Namespace         namespaceJSON  `json:"namespace"`
+	RegistryPrefix    string         `json:"container_registry_image_prefix,omitempty"`
 	Links             map[string]any `json:"_links"`
 	PackagesEnabled   bool           `json:"packages_enabled"`
 	EmptyRepo         bool           `json:"empty_repo"`
@@ -103,8 +105,14 @@ func (a *API) project(p keygate.Project, owner *keygate.User) projectJSON {
 			"self": apiBase, "repo_branches": apiBase + "/repository/branches", "labels": apiBase + "/labels",
 			"events": apiBase + "/events", "members": apiBase + "/members", "cluster_agents": apiBase + "/cluster_agents",
 		},
-		EmptyRepo: true, Visibility: string(p.Visibility), RepositoryAccess: "enabled", RegistryAccess: "enabled",
-		RegistryEnabled: true, CreatorID: p.CreatorID, UpdatedAt: ts(p.LastActivityAt), SharedWithGroups: []any{},
+		EmptyRepo: true, Visibility: string(p.Visibility), RepositoryAccess: "enabled",
+		RegistryAccess:  string(p.ContainerRegistryAccessLevel.Or()),
+		RegistryEnabled: p.ContainerRegistryAccessLevel.Or() != keygate.RegistryDisabled, CreatorID: p.CreatorID, UpdatedAt: ts(p.LastActivityAt), SharedWithGroups: []any{},
+	}
+	if a.registry != "" {
+		// Gitlab.config.registry.host_port + the lower-cased full path; shown only while
+		// the registry is on, as GitLab.
+		out.RegistryPrefix = a.registry + "/" + strings.ToLower(p.FullPath())
 	}
 	if owner != nil {
 		o := a.userBasic(*owner)

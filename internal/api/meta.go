@@ -47,6 +47,7 @@ type settingsJSON struct {
 	AllowLocalRequestsFromWebHooksAndServices bool   `json:"allow_local_requests_from_web_hooks_and_services"`
 	ResourceAccessTokenNotifyInherited        bool   `json:"resource_access_token_notify_inherited"`
 	EnforceCIInboundJobTokenScope             bool   `json:"enforce_ci_inbound_job_token_scope_enabled"`
+	RegistryTokenExpireDelay                  int    `json:"container_registry_token_expire_delay"`
 }
 
 func settingsBody(s keygate.Settings) settingsJSON {
@@ -59,6 +60,7 @@ func settingsBody(s keygate.Settings) settingsJSON {
 		AllowLocalRequestsFromWebHooksAndServices: s.AllowLocalRequestsFromWebHooksAndServices,
 		ResourceAccessTokenNotifyInherited:        s.ResourceAccessTokenNotifyInherited,
 		EnforceCIInboundJobTokenScope:             s.EnforceCIInboundJobTokenScope,
+		RegistryTokenExpireDelay:                  s.RegistryTokenMinutes(),
 	}
 	if s.MaxPersonalAccessTokenLifetime > 0 {
 		n := s.MaxPersonalAccessTokenLifetime
@@ -98,7 +100,7 @@ func settingBools(s *keygate.Settings) map[string]*bool {
 func otherSetting(name string) bool {
 	switch name {
 	case "personal_access_token_prefix", "max_personal_access_token_lifetime",
-		"inactive_resource_access_tokens_delete_after_days":
+		"inactive_resource_access_tokens_delete_after_days", "container_registry_token_expire_delay":
 		return true
 	}
 	return false
@@ -183,6 +185,19 @@ func (a *API) putSettings(w http.ResponseWriter, r *http.Request, c *call) error
 	} else if ok {
 		s.InactiveResourceTokensDeleteAfterDays = n
 	}
+	if p.has("container_registry_token_expire_delay") {
+		n, err := p.integer("container_registry_token_expire_delay")
+		if err != nil {
+			return err
+		}
+		if n == nil || *n < 1 {
+			return validationError("container_registry_token_expire_delay", "must be greater than 0")
+		}
+		if *n > maxRegistryTokenMinutes {
+			return validationError("container_registry_token_expire_delay", "must be less than or equal to 525600")
+		}
+		s.ContainerRegistryTokenExpireDelay = int(*n)
+	}
 	if err := a.svc.PutSettings(r.Context(), c.subject, s); err != nil {
 		if ke, ok := err.(*keygate.Error); ok && ke.Code == keygate.CodeInvalid {
 			return validationError(ke.Field, ke.Message)
@@ -192,3 +207,7 @@ func (a *API) putSettings(w http.ResponseWriter, r *http.Request, c *call) error
 	writeJSON(w, 200, settingsBody(s))
 	return nil
 }
+
+// maxRegistryTokenMinutes bounds container_registry_token_expire_delay at a year, so the
+// lifetime stays a valid duration (GitLab sets no upper bound; a Keygate bound).
+const maxRegistryTokenMinutes = 365 * 24 * 60

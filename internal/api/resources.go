@@ -38,6 +38,31 @@ func namespaceInput(p *params) (service.NamespaceInput, error) {
 	return in, nil
 }
 
+// registryInput reads a project's container registry setting: the access level, or the
+// deprecated container_registry_enabled (true is enabled, false disabled) when the level
+// is not given, as GitLab maps it.
+func registryInput(p *params, in *service.NamespaceInput) error {
+	v, err := p.oneOf("container_registry_access_level", "enabled", "private", "disabled")
+	if err != nil {
+		return err
+	}
+	if v != "" {
+		l := keygate.RegistryAccessLevel(v)
+		in.RegistryAccessLevel = &l
+		return nil
+	}
+	on, err := p.boolean("container_registry_enabled")
+	if err != nil || on == nil {
+		return err
+	}
+	l := keygate.RegistryDisabled
+	if *on {
+		l = keygate.RegistryEnabled
+	}
+	in.RegistryAccessLevel = &l
+	return nil
+}
+
 // modelErr renders a service validation failure as GitLab's model body
 // {"message":{"field":["msg"]}}; other errors pass through.
 func modelErr(err error) error {
@@ -375,6 +400,9 @@ func (a *API) createProject(w http.ResponseWriter, r *http.Request, c *call) err
 	} else if id != nil {
 		in.ParentID = *id
 	}
+	if err := registryInput(c.p, &in); err != nil {
+		return err
+	}
 	p, err := a.svc.CreateProject(r.Context(), c.subject, in)
 	if err != nil {
 		return modelErr(err)
@@ -394,6 +422,9 @@ func (a *API) updateProject(w http.ResponseWriter, r *http.Request, c *call) err
 	}
 	push, err := c.p.boolean("ci_push_repository_for_job_token_allowed")
 	if err != nil {
+		return err
+	}
+	if err := registryInput(c.p, &in); err != nil {
 		return err
 	}
 	p, err := a.svc.UpdateProject(r.Context(), c.subject, c.project, c.res, in)

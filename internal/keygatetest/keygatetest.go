@@ -27,6 +27,7 @@ import (
 	"github.com/keygate/keygate/internal/forwardauth"
 	"github.com/keygate/keygate/internal/githttp"
 	"github.com/keygate/keygate/internal/instance"
+	"github.com/keygate/keygate/internal/registryauth"
 	"github.com/keygate/keygate/internal/server"
 	"github.com/keygate/keygate/internal/service"
 )
@@ -51,6 +52,10 @@ type Server struct {
 	// HTTP is the listening server; tests that take Keygate down close it.
 	HTTP *httptest.Server
 	logs *syncBuffer
+	// RegistrySigner signs /jwt/auth answers (Options.Registry); its certificate is
+	// RegistryCertFile.
+	RegistrySigner   *registryauth.Signer
+	RegistryCertFile string
 }
 
 // Options select the backend.
@@ -72,7 +77,13 @@ type Options struct {
 	SMTPURL string
 	// LifecycleInterval runs the server's own scheduler this often (0: the default).
 	LifecycleInterval time.Duration
+	// Registry turns the container registry's token service on, with a signing key
+	// created in the data dir and RegistryHost as the registry's address.
+	Registry bool
 }
+
+// RegistryHost is the registry address test servers with Options.Registry announce.
+const RegistryHost = "registry.keygate.test:5050"
 
 // NewServer starts a server on SQLite.
 func NewServer(t testing.TB) *Server { return NewServerWith(t, Options{}) }
@@ -108,8 +119,21 @@ func NewServerWith(t testing.TB, o Options) *Server {
 	s.Inst, s.Service = in, in.Service
 	runCtx, stop := context.WithCancel(ctx)
 	in.Service.Start(runCtx)
+	var reg *server.RegistryConfig
+	if o.Registry {
+		keyFile := instance.RegistryKeyFile(s.DataDir)
+		key, err := instance.LoadOrCreateRegistryKey(keyFile, registryauth.DefaultIssuer, s.Clock.Now())
+		if err != nil {
+			t.Fatalf("registry key: %v", err)
+		}
+		if s.RegistrySigner, err = registryauth.NewSigner(key, registryauth.DefaultIssuer); err != nil {
+			t.Fatalf("registry signer: %v", err)
+		}
+		s.RegistryCertFile = instance.RegistryCertFile(keyFile)
+		reg = &server.RegistryConfig{Signer: s.RegistrySigner, Host: RegistryHost}
+	}
 	srv := server.New(server.Config{Service: in.Service, Logger: log, ExternalURL: "http://keygate.test", Revision: "test", Repositories: in.Repositories,
-		GitJobTokens: githttp.ServiceJobTokens{Service: in.Service}})
+		GitJobTokens: githttp.ServiceJobTokens{Service: in.Service}, Registry: reg})
 	s.Gate = srv.Gate()
 	if o.GateFile != "" {
 		p, err := forwardauth.ReadFile(o.GateFile)

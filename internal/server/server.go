@@ -21,6 +21,7 @@ import (
 	"github.com/keygate/keygate/internal/api"
 	"github.com/keygate/keygate/internal/forwardauth"
 	"github.com/keygate/keygate/internal/githttp"
+	"github.com/keygate/keygate/internal/registryauth"
 	"github.com/keygate/keygate/internal/repo"
 	"github.com/keygate/keygate/internal/service"
 )
@@ -37,6 +38,18 @@ type Config struct {
 	Repositories *repo.Disk
 	// GitJobTokens authenticates CI/CD job tokens over Git; nil recognises none.
 	GitJobTokens githttp.JobTokens
+	// Registry turns the container registry's token service on: it signs /jwt/auth
+	// answers; nil answers GitLab's 404 UNAVAILABLE.
+	Registry *RegistryConfig
+}
+
+// RegistryConfig is the container registry integration.
+type RegistryConfig struct {
+	Signer *registryauth.Signer
+	// Host is the registry's host[:port] as users see it (container_registry_image_prefix).
+	Host string
+	// Grants learns of issued registry tokens (audit); nil tells nobody.
+	Grants registryauth.GrantObserver
 }
 
 // Server is Keygate's HTTP server.
@@ -57,9 +70,14 @@ func New(cfg Config) *Server {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := newMetrics(reg)
+	rc := registryauth.Config{Service: cfg.Service, Logger: cfg.Logger, ExternalURL: cfg.ExternalURL}
+	registryHost := ""
+	if cfg.Registry != nil {
+		rc.Signer, rc.Grants, registryHost = cfg.Registry.Signer, cfg.Registry.Grants, cfg.Registry.Host
+	}
 	a := api.New(api.Config{
 		Service: cfg.Service, Logger: cfg.Logger, ExternalURL: cfg.ExternalURL,
-		Revision: cfg.Revision, Observer: m,
+		Revision: cfg.Revision, Observer: m, RegistryHost: registryHost,
 	})
 	s := &Server{svc: cfg.Service, log: cfg.Logger, metrics: m}
 	s.gate = forwardauth.New(forwardauth.Config{Service: cfg.Service, Logger: cfg.Logger, Observer: newGateMetrics(reg)})
@@ -72,6 +90,7 @@ func New(cfg Config) *Server {
 		_, _ = w.Write([]byte("GitLab OK"))
 	})
 	mux.HandleFunc("GET /-/readiness", s.readiness)
+	mux.Handle(registryauth.Path, registryauth.New(rc))
 	mux.Handle("GET /-/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	notFound := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")

@@ -22,6 +22,8 @@ type NamespaceInput struct {
 	DefaultBranch *string
 	// ResourceAccessTokensAllowed applies to top-level groups.
 	ResourceAccessTokensAllowed *bool
+	// RegistryAccessLevel applies to projects (container_registry_access_level).
+	RegistryAccessLevel *keygate.RegistryAccessLevel
 }
 
 func modelError(field, msg string) error {

@@ -39,6 +39,9 @@ func (s *Service) CreateProject(ctx context.Context, sub authz.Subject, in Names
 	if in.DefaultBranch != nil && *in.DefaultBranch != "" {
 		p.DefaultBranch = *in.DefaultBranch
 	}
+	if in.RegistryAccessLevel != nil {
+		p.ContainerRegistryAccessLevel = *in.RegistryAccessLevel
+	}
 	var ns keygate.Namespace
 	var inherited keygate.AccessLevel
 	if in.ParentID != 0 {
@@ -185,6 +188,9 @@ func (s *Service) UpdateProject(ctx context.Context, sub authz.Subject, p keygat
 	}
 	if in.DefaultBranch != nil && *in.DefaultBranch != "" {
 		p.DefaultBranch = *in.DefaultBranch
+	}
+	if in.RegistryAccessLevel != nil {
+		p.ContainerRegistryAccessLevel = *in.RegistryAccessLevel
 	}
 	if in.Visibility != nil && *in.Visibility != p.Visibility {
 		if err := decide(authz.DecideResource(sub, res, authz.ActChangeVisibility)); err != nil {

@@ -97,6 +97,10 @@ type Reader interface {
 	Project(ctx context.Context, id int64) (keygate.Project, error)
 	// ProjectByPath matches "namespace/path" case-insensitively.
 	ProjectByPath(ctx context.Context, fullPath string) (keygate.Project, error)
+	// ProjectByLongestPath returns the project whose full path is the longest of
+	// fullPaths (at most MaxPathCandidates, each "namespace/path", matched
+	// case-insensitively), in one lookup; ErrNotFound when none is a project.
+	ProjectByLongestPath(ctx context.Context, fullPaths []string) (keygate.Project, error)
 	// Projects returns one page of projects (Namespace loaded) and the total matching.
 	Projects(ctx context.Context, f ProjectFilter) ([]keygate.Project, int, error)
 	// CountChildren counts the direct subgroups and projects of a namespace.
@@ -402,3 +406,6 @@ type IdempotencyStore interface {
 	// and returns how many it deleted.
 	PurgeIdempotencyRecords(ctx context.Context, now time.Time) (int, error)
 }
+// MaxPathCandidates bounds the paths one ProjectByLongestPath call weighs: a container
+// repository name, its parent and its grandparent.
+const MaxPathCandidates = 3

@@ -3,6 +3,8 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -12,13 +14,13 @@ import (
 
 // projectColumns are read from projectFrom: every project comes with its namespace.
 const projectColumns = `p.id, p.name, p.path, p.namespace_id, p.visibility, p.description,
-	p.default_branch, p.created_at, p.last_activity_at, p.creator_id, ` + namespaceColumns
+	p.default_branch, p.created_at, p.last_activity_at, p.creator_id, p.container_registry_access_level, ` + namespaceColumns
 
 const projectFrom = "projects p JOIN namespaces n ON n.id = p.namespace_id"
 
 func projectDest(p *keygate.Project) []any {
 	return append([]any{&p.ID, &p.Name, &p.Path, &p.NamespaceID, &p.Visibility, &p.Description,
-		&p.DefaultBranch, timeCol{&p.CreatedAt}, timeCol{&p.LastActivityAt}, &p.CreatorID},
+		&p.DefaultBranch, timeCol{&p.CreatedAt}, timeCol{&p.LastActivityAt}, &p.CreatorID, &p.ContainerRegistryAccessLevel},
 		namespaceDest(&p.Namespace)...)
 }
 
@@ -47,6 +49,52 @@ func (r reader) ProjectByPath(ctx context.Context, fullPath string) (keygate.Pro
 		return keygate.Project{}, notFound("project with path", fullPath)
 	}
 	return r.getProject(ctx, r.projectByPath, "project with path", fullPath, fullPath[:i], fullPath[i+1:])
+}
+
+// projectByLongestPathQuery asks for n (namespace, path) pairs, longest first, each
+// branch the same two index lookups as projectByPath (an OR of the pairs would scan every
+// project of a matched namespace), and keeps the first that matches.
+func projectByLongestPathQuery(n int) string {
+	branches := make([]string, n)
+	for i := range branches {
+		branches[i] = "SELECT " + strconv.Itoa(i) + " AS candidate, " + projectColumns + " FROM " + projectFrom +
+			" WHERE lower(n.full_path) = lower(?) AND lower(p.path) = lower(?)"
+	}
+	return strings.Join(branches, " UNION ALL ") + " ORDER BY candidate LIMIT 1"
+}
+
+// ProjectByLongestPath returns the project with the longest of fullPaths in one query.
+// Paths that cannot name a project (no namespace) are skipped.
+func (r reader) ProjectByLongestPath(ctx context.Context, fullPaths []string) (keygate.Project, error) {
+	if len(fullPaths) > store.MaxPathCandidates {
+		return keygate.Project{}, fmt.Errorf("store: %d project paths, at most %d", len(fullPaths), store.MaxPathCandidates)
+	}
+	ordered := slices.Clone(fullPaths)
+	slices.SortStableFunc(ordered, func(a, b string) int { return len(b) - len(a) })
+	args := make([]any, 0, 2*len(ordered))
+	for _, fp := range ordered {
+		if i := strings.LastIndexByte(fp, '/'); i > 0 && i < len(fp)-1 {
+			args = append(args, fp[:i], fp[i+1:])
+		}
+	}
+	what := strings.Join(fullPaths, ", ")
+	switch n := len(args) / 2; n {
+	case 0:
+		return keygate.Project{}, notFound("project with any path of", what)
+	case 1:
+		return r.getProject(ctx, r.projectByPath, "project with path", what, args...)
+	default:
+		var p keygate.Project
+		var candidate int
+		err := r.projectByLongestPath[n-2].row(ctx, r.q, args...).Scan(append([]any{&candidate}, projectDest(&p)...)...)
+		if isNoRows(err) {
+			return keygate.Project{}, notFound("project with any path of", what)
+		}
+		if err != nil {
+			return keygate.Project{}, fmt.Errorf("store: project by paths %q: %w", fullPaths, r.d.Classify(err))
+		}
+		return p, nil
+	}
 }
 
 // Projects returns one page of the projects f selects and how many it selects in all.
@@ -151,8 +199,9 @@ func projectMember(user int64, min keygate.AccessLevel, today any) (string, []an
 // taken in the namespace is store.ErrConflict, a missing namespace store.ErrNotFound.
 func (t *txn) CreateProject(ctx context.Context, p *keygate.Project) error {
 	q := t.d.Rebind(`INSERT INTO projects (name, path, namespace_id, visibility, visibility_level,
-		description, default_branch, creator_id, created_at, updated_at, last_activity_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`)
+		description, default_branch, creator_id, created_at, updated_at, last_activity_at,
+		container_registry_access_level)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`)
 	activity := p.LastActivityAt
 	if activity.IsZero() {
 		activity = p.CreatedAt
@@ -161,27 +210,31 @@ func (t *txn) CreateProject(ctx context.Context, p *keygate.Project) error {
 	err := t.savepoint(ctx, func() error {
 		return t.tx.QueryRowContext(ctx, q, p.Name, p.Path, p.NamespaceID, string(p.Visibility),
 			p.Visibility.Level(), p.Description, p.DefaultBranch, p.CreatorID,
-			t.timeArg(p.CreatedAt), t.timeArg(p.CreatedAt), t.timeArg(activity)).Scan(&id)
+			t.timeArg(p.CreatedAt), t.timeArg(p.CreatedAt), t.timeArg(activity),
+			string(p.ContainerRegistryAccessLevel.Or())).Scan(&id)
 	})
 	if err != nil {
 		return fmt.Errorf("store: create project %q in namespace %d: %w", p.Path, p.NamespaceID, t.d.Classify(err))
 	}
 	p.ID, p.LastActivityAt = id, activity
+	p.ContainerRegistryAccessLevel = p.ContainerRegistryAccessLevel.Or()
 	return nil
 }
 
-// UpdateProject writes name, path, visibility, description, default branch and last
-// activity of p.ID, and moves the Marker.
+// UpdateProject writes name, path, visibility, description, default branch, container
+// registry access level and last activity of p.ID, and moves the Marker.
 func (t *txn) UpdateProject(ctx context.Context, p keygate.Project) error {
 	q := t.d.Rebind(`UPDATE projects SET name = ?, path = ?, visibility = ?, visibility_level = ?,
-		description = ?, default_branch = ?, last_activity_at = ?, updated_at = ? WHERE id = ?`)
+		description = ?, default_branch = ?, container_registry_access_level = ?, last_activity_at = ?,
+		updated_at = ? WHERE id = ?`)
 	// As in UpdateUser: keygate.Project carries no UpdatedAt and UpdateProject takes no
 	// clock, so updated_at is the wall clock; it only orders lists.
 	var n int64
 	err := t.savepoint(ctx, func() error {
 		var err error
 		n, err = t.affected(ctx, q, p.Name, p.Path, string(p.Visibility), p.Visibility.Level(),
-			p.Description, p.DefaultBranch, t.timeArg(p.LastActivityAt), t.timeArg(time.Now()), p.ID)
+			p.Description, p.DefaultBranch, string(p.ContainerRegistryAccessLevel.Or()), t.timeArg(p.LastActivityAt),
+			t.timeArg(time.Now()), p.ID)
 		return err
 	})
 	if err != nil {

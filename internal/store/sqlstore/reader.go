@@ -39,6 +39,9 @@ type reader struct {
 	job, jobByDigest, jobTokenScope   lookup
 	allowedProjects, allowedGroups    lookup
 	jobTokenAuthLog                   lookup
+
+	// projectByLongestPath[i] weighs i+2 candidate paths (one is projectByPath).
+	projectByLongestPath [store.MaxPathCandidates - 1]lookup
 }
 
 // lookup is one fixed query, with its prepared statement when the pool has one.
@@ -83,6 +86,7 @@ func newReader(q querier, d Dialect) reader {
 		// (namespace_id, lower(path)): two index lookups.
 		projectByPath: l("SELECT " + projectColumns + " FROM " + projectFrom +
 			" WHERE lower(n.full_path) = lower(?) AND lower(p.path) = lower(?)"),
+		projectByLongestPath: [store.MaxPathCandidates - 1]lookup{l(projectByLongestPathQuery(2)), l(projectByLongestPathQuery(3))},
 		countChildren: l(`SELECT (SELECT count(*) FROM namespaces WHERE parent_id = ?),
 			(SELECT count(*) FROM projects WHERE namespace_id = ?)`),
 		member: l("SELECT " + memberColumns + " FROM members m" +
@@ -108,7 +112,7 @@ func (r *reader) lookups() []*lookup {
 	return []*lookup{&r.user, &r.userByUsername, &r.userByEmail, &r.token, &r.tokenByDigest,
 		&r.tokenIPs, &r.settings, &r.namespace, &r.namespaceByPath, &r.project,
 		&r.projectByPath, &r.countChildren, &r.member, &r.maxAccess, &r.job, &r.jobByDigest,
-		&r.jobTokenScope, &r.allowedProjects, &r.allowedGroups, &r.jobTokenAuthLog}
+		&r.jobTokenScope, &r.allowedProjects, &r.allowedGroups, &r.jobTokenAuthLog, &r.projectByLongestPath[0], &r.projectByLongestPath[1]}
 }
 
 // prepare prepares every lookup on db.

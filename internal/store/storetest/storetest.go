@@ -66,6 +66,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ProjectRoundTrip", testProjectRoundTrip},
 		{"UpdateProject", testUpdateProject},
 		{"DeleteProject", testDeleteProject},
+		{"ProjectRegistryAccess", testProjectRegistryAccess},
+		{"ProjectByLongestPath", testProjectByLongestPath},
 		{"DeleteUser", testDeleteUser},
 		{"Members", testMembers},
 		{"MembersFilter", testMembersFilter},

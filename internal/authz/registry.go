@@ -1,0 +1,201 @@
+package authz
+
+import (
+	"strings"
+
+	"github.com/keygate/keygate"
+)
+
+// RegistryAction is an action of a container registry scope (distribution's token
+// spec): pull, push, delete, or "*" for all of them.
+type RegistryAction string
+
+// The registry actions GitLab grants.
+const (
+	RegistryPull   RegistryAction = "pull"
+	RegistryPush   RegistryAction = "push"
+	RegistryDelete RegistryAction = "delete"
+	RegistryAll    RegistryAction = "*"
+)
+
+// RegistryAbilities are what a credential itself permits on the container registry,
+// before any role is considered (GitLab's authentication abilities read_container_image,
+// create_container_image and admin_container_image). Fine-grained tokens fill them from
+// their permissions instead of scopes; the decision below does not change.
+type RegistryAbilities struct {
+	Pull  bool
+	Push  bool
+	Admin bool // delete and "*"
+}
+
+// Any reports whether the credential may log in to the registry at all (GitLab's
+// has_registry_ability?).
+func (a RegistryAbilities) Any() bool { return a.Pull || a.Push || a.Admin }
+
+// RegistryAbilitiesFor maps token scopes to registry abilities (Gitlab::Auth
+// abilities_for_scopes): api pulls, pushes and deletes; read_api and read_registry pull;
+// write_registry pushes. Other scopes give none.
+func RegistryAbilitiesFor(scopes keygate.Scopes) RegistryAbilities {
+	var a RegistryAbilities
+	for _, s := range scopes {
+		switch s {
+		case keygate.ScopeAPI:
+			a.Pull, a.Push, a.Admin = true, true, true
+		case keygate.ScopeReadAPI, keygate.ScopeReadRegistry:
+			a.Pull = true
+		case keygate.ScopeWriteRegistry:
+			a.Push = true
+		}
+	}
+	return a
+}
+
+// AnonymousRegistryAbilities are an anonymous caller's (GitLab's read-only abilities):
+// pulling public images.
+func AnonymousRegistryAbilities() RegistryAbilities { return RegistryAbilities{Pull: true} }
+
+// JobRegistryAbilities are a CI/CD job token's (GitLab's build_* abilities).
+func JobRegistryAbilities() RegistryAbilities {
+	return RegistryAbilities{Pull: true, Push: true, Admin: true}
+}
+
+// RegistryScopesFor lists the token scopes that carry the ability an action needs, for
+// explanations (can_i).
+func RegistryScopesFor(a RegistryAction) []string {
+	switch a {
+	case RegistryPull:
+		return []string{string(keygate.ScopeReadRegistry), string(keygate.ScopeReadAPI), string(keygate.ScopeAPI)}
+	case RegistryPush:
+		return []string{string(keygate.ScopeWriteRegistry), string(keygate.ScopeAPI)}
+	case RegistryDelete, RegistryAll:
+		return []string{string(keygate.ScopeAPI)}
+	}
+	return nil
+}
+
+// RegistryRole is the least project role an action needs (Reporter pull, Developer push,
+// Maintainer delete and "*"); ok is false for an unknown action.
+func RegistryRole(a RegistryAction) (keygate.AccessLevel, bool) {
+	switch a {
+	case RegistryPull:
+		return keygate.Reporter, true
+	case RegistryPush:
+		return keygate.Developer, true
+	case RegistryDelete, RegistryAll:
+		return keygate.Maintainer, true
+	}
+	return 0, false
+}
+
+// RegistryTarget is the project a repository scope names, as the decision needs it.
+type RegistryTarget struct {
+	// Resource is the project with the subject's effective access on it.
+	Resource Resource
+	// Level is the project's container_registry_access_level ("" is enabled).
+	Level keygate.RegistryAccessLevel
+	// JobAllowlisted is set for a job token on another project whose inbound allowlist
+	// names the job's project (or a group above it).
+	JobAllowlisted bool
+}
+
+// DecideRegistry judges one action of a repository scope for a subject whose credential
+// carries ab (GitLab's ContainerRegistryAuthenticationService#can_access?): the
+// project's registry must be on, then the credential's ability and the role must both
+// allow it. Job tokens (Subject.JobProjectID) pull from their own project, and from
+// another one their user may pull from if it is public or internal or its allowlist
+// names the job's project; they push and delete only in their own project, never "*".
+func DecideRegistry(s Subject, ab RegistryAbilities, t RegistryTarget, a RegistryAction) Decision {
+	need, ok := RegistryRole(a)
+	if !ok {
+		return registryDenied(keygate.CodeForbidden, "unknown registry action "+string(a))
+	}
+	if t.Level.Or() == keygate.RegistryDisabled {
+		return registryDenied(keygate.CodeForbidden, "the project's container registry is disabled")
+	}
+	r := t.Resource
+	if s.JobProjectID != 0 {
+		return decideJobRegistry(s, t, a)
+	}
+	if !registryAbility(ab, a) {
+		return Decision{Status: 403, Code: keygate.CodeInsufficientScope, Reasons: []string{
+			"the credential's scopes do not allow " + string(a) + " (it needs one of: " + strings.Join(RegistryScopesFor(a), ", ") + ")"}}
+	}
+	if a == RegistryPull {
+		if canPullImages(s, t) {
+			return allow()
+		}
+		if !CanRead(s, r) {
+			return Decision{Status: 404, Code: keygate.CodeNotFound, Reasons: []string{"the project does not exist or you cannot see it"}}
+		}
+		if t.Level.Or() == keygate.RegistryPrivate {
+			return registryDenied(keygate.CodeForbidden, "the project's container registry is open to its members only: pulling needs the Reporter role or higher; you have "+levelName(r.Access))
+		}
+		return registryDenied(keygate.CodeForbidden, "pulling images of a private project needs the Reporter role or higher; you have "+levelName(r.Access))
+	}
+	if s.Admin() || r.Access >= need {
+		return allow()
+	}
+	if !CanRead(s, r) {
+		return Decision{Status: 404, Code: keygate.CodeNotFound, Reasons: []string{"the project does not exist or you cannot see it"}}
+	}
+	return registryDenied(keygate.CodeForbidden, string(a)+" needs the "+need.String()+" role or higher; you have "+levelName(r.Access))
+}
+
+func decideJobRegistry(s Subject, t RegistryTarget, a RegistryAction) Decision {
+	own := t.Resource.ID == s.JobProjectID
+	switch a {
+	case RegistryPull:
+		if own {
+			return allow()
+		}
+		r := t.Resource
+		if !(r.Visibility == keygate.Public || r.Visibility == keygate.Internal || t.JobAllowlisted) {
+			return registryDenied(keygate.CodeForbidden, "the project's CI/CD job token allowlist does not name the job's project")
+		}
+		if !canPullImages(s, t) {
+			return registryDenied(keygate.CodeForbidden, "the job's user may not pull images of this project")
+		}
+		return allow()
+	case RegistryPush, RegistryDelete:
+		if own {
+			return allow()
+		}
+		return registryDenied(keygate.CodeForbidden, "a CI/CD job token may "+string(a)+" only in its own project")
+	}
+	return registryDenied(keygate.CodeForbidden, "a CI/CD job token is never granted \"*\"")
+}
+
+// canPullImages is GitLab's read_container_image on the project for the subject: with
+// the registry enabled, whoever can read the code of the project (Reporter on a private
+// one, anyone on a public one, signed-in non-external users on an internal one); with
+// it private, Reporters and above only. Administrators always.
+func canPullImages(s Subject, t RegistryTarget) bool {
+	r := t.Resource
+	if s.Admin() {
+		return true
+	}
+	if t.Level.Or() == keygate.RegistryPrivate {
+		return r.Access >= keygate.Reporter
+	}
+	return CanReadCode(s, r)
+}
+
+func registryAbility(ab RegistryAbilities, a RegistryAction) bool {
+	switch a {
+	case RegistryPull:
+		return ab.Pull
+	case RegistryPush:
+		return ab.Push
+	}
+	return ab.Admin
+}
+
+func registryDenied(code keygate.Code, reason string) Decision {
+	return Decision{Status: 403, Code: code, Reasons: []string{reason}}
+}
+
+// CanReadRegistryCatalog reports whether the subject may list every repository
+// (registry:catalog:*): administrators only, never a job.
+func CanReadRegistryCatalog(s Subject) bool {
+	return s.Authenticated() && s.JobProjectID == 0 && s.Admin()
+}

@@ -1,0 +1,99 @@
+package registryauth
+
+import (
+	"context"
+
+	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/internal/authz"
+	"github.com/keygate/keygate/internal/service"
+)
+
+// Caller is a /jwt/auth client as judged: who (the zero Subject is anonymous), what the
+// credential permits, and for job tokens the job.
+type Caller struct {
+	Subject   authz.Subject
+	Abilities authz.RegistryAbilities
+	// Job is set for a CI/CD job token.
+	Job *service.JobPrincipal
+	// Username is the JWT's sub ("" for anonymous).
+	Username string
+	// TokenID names the credential in the access log; 0 for none.
+	TokenID int64
+	// Fingerprint is the token's audit fingerprint ("" for anonymous).
+	Fingerprint string
+}
+
+// Anonymous is a caller without credentials: it may pull public images.
+func Anonymous() Caller { return Caller{Abilities: authz.AnonymousRegistryAbilities()} }
+
+// Authenticated reports whether the caller signed in (a user or a job).
+func (c Caller) Authenticated() bool { return c.Subject.Authenticated() }
+
+// Authorizer grants scopes: it finds the project a repository name belongs to and asks
+// authz.DecideRegistry about each action.
+type Authorizer struct {
+	Service *service.Service
+}
+
+// Target is the project a repository name resolved to, with what the decision needs.
+type Target struct {
+	Project keygate.Project
+	Authz   authz.RegistryTarget
+}
+
+// Resolve finds the project of a normalised repository name: the longest of its
+// ProjectCandidates that is a project, in one store lookup. found is false when none is.
+func (a Authorizer) Resolve(ctx context.Context, c Caller, name string) (t Target, found bool, err error) {
+	p, found, err := a.Service.ProjectByLongestPath(ctx, ProjectCandidates(name))
+	if err != nil || !found {
+		return Target{}, false, err
+	}
+	res, err := a.Service.ProjectAccess(ctx, c.Subject, p)
+	if err != nil {
+		return Target{}, false, err
+	}
+	t = Target{Project: p, Authz: authz.RegistryTarget{Resource: res, Level: p.ContainerRegistryAccessLevel}}
+	if c.Job != nil && p.ID != c.Job.Project.ID {
+		switch err := a.Service.JobReach(ctx, *c.Job, p); {
+		case err == nil:
+			t.Authz.JobAllowlisted = true
+		case keygate.ErrorCode(err) != keygate.CodeForbidden:
+			return Target{}, false, err
+		}
+	}
+	return t, true, nil
+}
+
+// Grant judges one scope: the access to put in the token, or ok false when nothing of
+// it is granted (GitLab leaves such a scope out of the token). Requested actions are
+// kept in their order, each granted on its own.
+func (a Authorizer) Grant(ctx context.Context, c Caller, sc Scope) (Access, bool, error) {
+	switch sc.Type {
+	case TypeRegistry:
+		if sc.Name == "catalog" && len(sc.Actions) == 1 && sc.Actions[0] == string(authz.RegistryAll) && authz.CanReadRegistryCatalog(c.Subject) {
+			return Access{Type: TypeRegistry, Name: "catalog", Actions: []string{string(authz.RegistryAll)}}, true, nil
+		}
+		return Access{}, false, nil
+	case TypeRepository:
+	default:
+		return Access{}, false, nil
+	}
+	name, ok := RepositoryName(sc.Name)
+	if !ok {
+		return Access{}, false, nil
+	}
+	t, found, err := a.Resolve(ctx, c, name)
+	if err != nil || !found {
+		return Access{}, false, err
+	}
+	var granted []string
+	for _, act := range sc.Actions {
+		if authz.DecideRegistry(c.Subject, c.Abilities, t.Authz, authz.RegistryAction(act)).Allowed {
+			granted = append(granted, act)
+		}
+	}
+	if len(granted) == 0 {
+		return Access{}, false, nil
+	}
+	return Access{Type: TypeRepository, Name: name, Actions: granted}, true, nil
+}

@@ -1,0 +1,261 @@
+package registryauth_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/internal/authz"
+	"github.com/keygate/keygate/internal/keygatetest"
+	"github.com/keygate/keygate/internal/registryauth"
+	"github.com/keygate/keygate/internal/service"
+)
+
+// registryBinary is Debian's CNCF distribution registry (package docker-registry).
+const registryBinary = "/usr/bin/docker-registry"
+
+// startRegistry runs a real registry on a loopback port with Keygate's auth.token block
+// and returns its host:port. The realm names localhost: go-containerregistry refuses a
+// realm at a loopback IP literal.
+func startRegistry(t *testing.T, srv *keygatetest.Server) string {
+	t.Helper()
+	if _, err := os.Stat(registryBinary); err != nil {
+		t.Skip("docker-registry not installed (apt-get install docker-registry)")
+	}
+	ku, err := url.Parse(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	realm := "http://localhost:" + ku.Port() + registryauth.Path
+	addr := freePort(t)
+	dir := t.TempDir()
+	cfg := fmt.Sprintf(`version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: %s
+  delete:
+    enabled: true
+http:
+  addr: %s
+`, filepath.Join(dir, "data"), addr) + registryauth.TokenBlock(realm, registryauth.DefaultIssuer, srv.RegistryCertFile)
+	cfgFile := filepath.Join(dir, "config.yml")
+	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var logs strings.Builder
+	cmd := exec.Command(registryBinary, "serve", cfgFile)
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start registry: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("registry log:\n%s", logs.String())
+		}
+	})
+	// Wait for the registry to answer, with a deadline (a real process starting).
+	deadline := time.Now().Add(20 * time.Second)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		resp, err := http.Get("http://" + addr + "/v2/")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusUnauthorized {
+				return addr
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("registry did not answer on %s: %v\n%s", addr, err, logs.String())
+		}
+		<-tick.C
+	}
+}
+
+// freePort picks a loopback address nobody listens on (the registry cannot report a :0
+// port back).
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+// client pushes and pulls with go-containerregistry, the library behind crane.
+type client struct {
+	t    *testing.T
+	host string
+}
+
+func (c client) ref(repo string) name.Reference {
+	c.t.Helper()
+	r, err := name.ParseReference(c.host+"/"+repo+":v1", name.Insecure)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return r
+}
+
+func auth(user, pass string) remote.Option {
+	if user == "" && pass == "" {
+		return remote.WithAuth(authn.Anonymous)
+	}
+	return remote.WithAuth(&authn.Basic{Username: user, Password: pass})
+}
+
+func (c client) push(repo string, o remote.Option) (v1.Image, error) {
+	c.t.Helper()
+	img, err := random.Image(512, 2)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return img, remote.Write(c.ref(repo), img, o, remote.WithContext(c.t.Context()))
+}
+
+// pull fetches the image and reads every layer.
+func (c client) pull(repo string, o remote.Option) (v1.Hash, error) {
+	c.t.Helper()
+	img, err := remote.Image(c.ref(repo), o, remote.WithContext(c.t.Context()))
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	layers, err := img.Layers()
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	for _, l := range layers {
+		rc, err := l.Compressed()
+		if err != nil {
+			return v1.Hash{}, err
+		}
+		_, err = rc.Read(make([]byte, 64))
+		rc.Close()
+		if err != nil {
+			return v1.Hash{}, err
+		}
+	}
+	return img.Digest()
+}
+
+// refused checks that err is the registry's or Keygate's refusal (401 or 403), not some
+// other failure.
+func refused(t *testing.T, what string, err error) {
+	t.Helper()
+	if err == nil {
+		t.Errorf("%s succeeded, want a refusal", what)
+		return
+	}
+	t.Logf("%s refused: %v", what, err)
+	var te *transport.Error
+	if errors.As(err, &te) && (te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden) {
+		return
+	}
+	if strings.Contains(err.Error(), "UNAUTHORIZED") || strings.Contains(err.Error(), "DENIED") || strings.Contains(err.Error(), "access forbidden") {
+		return
+	}
+	t.Errorf("%s: %v, want a 401 or 403 refusal", what, err)
+}
+
+func TestRealRegistry(t *testing.T) {
+	w := newWorld(t, keygatetest.Options{Registry: true})
+	// The registry checks iat, nbf and exp against the real time.
+	w.srv.Clock.Set(time.Now())
+	c := client{t: t, host: startRegistry(t, w.srv)}
+	rw := []keygate.Scope{keygate.ScopeReadRegistry, keygate.ScopeWriteRegistry}
+	dev := auth("dev", w.pat("dev", rw...))
+	rep := auth("rep", w.pat("rep", rw...))
+
+	img, err := c.push("grp/app/web", dev)
+	if err != nil {
+		t.Fatalf("Developer push: %v", err)
+	}
+	want, _ := img.Digest()
+	if got, err := c.pull("grp/app/web", dev); err != nil || got != want {
+		t.Fatalf("Developer pull = %v, %v, want %v", got, err, want)
+	}
+	if got, err := c.pull("grp/app/web", rep); err != nil || got != want {
+		t.Errorf("Reporter pull = %v, %v, want %v", got, err, want)
+	}
+	_, err = c.push("grp/app/web", rep)
+	refused(t, "Reporter push", err)
+
+	_, err = c.pull("grp/app/web", auth("dev", w.pat("dev", keygate.ScopeReadRepository)))
+	refused(t, "read_repository-only pull", err)
+
+	ctx := context.Background()
+	iss, err := w.srv.Service.CreatePersonalToken(ctx, authz.SystemSubject(), w.u["dev"].ID, service.TokenInput{
+		Name: "revoked", Scopes: keygate.Scopes{keygate.ScopeReadRegistry}, ExpiresAt: ptr(keygate.DateOf(w.srv.Clock.Now()).AddDays(3)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.srv.Service.Revoke(ctx, authz.SystemSubject(), iss.Token.ID); err != nil {
+		t.Fatal(err)
+	}
+	revoked := iss.Secret.Reveal()
+	_, err = c.pull("grp/app/web", auth("dev", revoked))
+	refused(t, "revoked token pull", err)
+
+	bot := auth("bot", w.projectToken(w.p["app"], keygate.Developer, rw...))
+	if _, err := c.push("grp/app/bot", bot); err != nil {
+		t.Errorf("project token (Developer) push: %v", err)
+	}
+
+	olga := authz.Subject{User: w.u["olga"]}
+	w.project(olga, "other", keygate.Private, w.grp.ID)
+	job := auth("gitlab-ci-token", w.job("dev", w.p["app"]))
+	if _, err := c.push("grp/app/ci", job); err != nil {
+		t.Errorf("job token push to its own project: %v", err)
+	}
+	if _, err := c.pull("grp/app/ci", job); err != nil {
+		t.Errorf("job token pull from its own project: %v", err)
+	}
+	_, err = c.push("grp/other/ci", job)
+	refused(t, "job token push to another project", err)
+
+	owner := auth("olga", w.pat("olga", rw...))
+	pub, err := c.push("pub/site/img", owner)
+	if err != nil {
+		t.Fatalf("owner push to the public project: %v", err)
+	}
+	wantPub, _ := pub.Digest()
+	if got, err := c.pull("pub/site/img", auth("", "")); err != nil || got != wantPub {
+		t.Errorf("anonymous pull of a public project = %v, %v, want %v", got, err, wantPub)
+	}
+	_, err = c.pull("grp/app/web", auth("", ""))
+	refused(t, "anonymous pull of a private project", err)
+	_, err = c.push("pub/site/img", auth("", ""))
+	refused(t, "anonymous push", err)
+
+	// Disabling the project's registry stops pulls at once (on the next token).
+	w.setRegistry(w.p["app"], keygate.RegistryDisabled)
+	_, err = c.pull("grp/app/web", dev)
+	refused(t, "pull with the registry disabled", err)
+}
