@@ -47,6 +47,7 @@ const (
 	AuditIdempotencyReused  = "idempotency_key_mismatch"
 	AuditGateFirstUse       = "gate_token_first_use"
 	AuditGateDenied         = "gate_denied"
+	AuditRegistryGrant      = "container_registry_token_granted"
 	AuditTargetToken        = "PersonalAccessToken"
 	AuditTargetUser         = "User"
 	AuditTargetSettings     = "ApplicationSetting"

@@ -2,14 +2,17 @@ package registryauth_test
 
 import (
 	"context"
+	"net/http"
 	"net/http/httptest"
 	"sync"
 	"testing"
 
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/internal/authz"
 	"github.com/keygate/keygate/internal/keygatetest"
 	"github.com/keygate/keygate/internal/registryauth"
 	"github.com/keygate/keygate/internal/secret"
+	"github.com/keygate/keygate/internal/store"
 )
 
 type grantLog struct {
@@ -61,5 +64,33 @@ func TestGrantObserver(t *testing.T) {
 	}
 	if c := log.calls[1]; c.Job == nil || c.Job.Project.ID != w.p["app"].ID || c.Fingerprint != secret.Fingerprint(secret.ForTest(job)) {
 		t.Errorf("job call = %+v, want the job of app with its fingerprint", c)
+	}
+}
+
+// TestGrantsAudited: through the server (its default observer), a registry token that
+// lets a token push is an audit event under the project with the token's fingerprint; a
+// pull-only one is not.
+func TestGrantsAudited(t *testing.T) {
+	w := newWorld(t, keygatetest.Options{Registry: true})
+	tok := w.pat("dev", keygate.ScopeReadRegistry, keygate.ScopeWriteRegistry)
+	for _, scope := range []string{"repository:grp/app:pull", "repository:grp/app:pull,push"} {
+		req, _ := http.NewRequest("GET", w.srv.URL+registryauth.Path+"?"+scopes(scope), nil)
+		req.SetBasicAuth("dev", tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s = %d", scope, resp.StatusCode)
+		}
+	}
+	evs, _, err := w.srv.Service.AuditEvents(context.Background(), authz.SystemSubject(), store.AuditFilter{Name: keygate.AuditRegistryGrant})
+	if err != nil || len(evs) != 1 {
+		t.Fatalf("registry grant events = %d, %v; want 1 (the push)", len(evs), err)
+	}
+	e := evs[0]
+	if e.EntityType != keygate.AuditProject || e.EntityID != w.p["app"].ID || e.Fingerprint != secret.Fingerprint(secret.ForTest(tok)) || e.IP == "" {
+		t.Errorf("event = %+v, want it under grp/app with dev's token fingerprint and the address", e)
 	}
 }

@@ -75,6 +75,9 @@ func New(cfg Config) *Server {
 	if cfg.Registry != nil {
 		rc.Signer, rc.Grants, registryHost = cfg.Registry.Signer, cfg.Registry.Grants, cfg.Registry.Host
 	}
+	if rc.Grants == nil {
+		rc.Grants = registryauth.AuditGrants{Service: cfg.Service, Log: cfg.Logger}
+	}
 	a := api.New(api.Config{
 		Service: cfg.Service, Logger: cfg.Logger, ExternalURL: cfg.ExternalURL,
 		Revision: cfg.Revision, Observer: m, RegistryHost: registryHost,
