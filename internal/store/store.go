@@ -406,6 +406,7 @@ type IdempotencyStore interface {
 	// and returns how many it deleted.
 	PurgeIdempotencyRecords(ctx context.Context, now time.Time) (int, error)
 }
+
 // MaxPathCandidates bounds the paths one ProjectByLongestPath call weighs: a container
 // repository name, its parent and its grandparent.
 const MaxPathCandidates = 3
