@@ -18,6 +18,16 @@ type Settings struct {
 	// EnforceCIInboundJobTokenScope makes every project enforce its job-token allowlist
 	// (GitLab's enforce_ci_inbound_job_token_scope_enabled, on since 18.0).
 	EnforceCIInboundJobTokenScope bool
+	// EnforceGranularTokens and GranularTokensEnforcedAfter: from that date (UTC),
+	// creating or rotating a legacy personal access token is refused (GitLab's
+	// enforce_granular_tokens, granular_tokens_enforced_after).
+	EnforceGranularTokens       bool
+	GranularTokensEnforcedAfter *Date
+}
+
+// GranularEnforcement returns the instance's fine-grained-only policy.
+func (s Settings) GranularEnforcement() GranularEnforcement {
+	return GranularEnforcement{Enforce: s.EnforceGranularTokens, After: s.GranularTokensEnforcedAfter}
 }
 
 // DefaultTokenLifetimeDays is GitLab's maximum (and default) token lifetime.

@@ -92,6 +92,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"JobTokenAuthLog", testJobTokenAuthLog},
 		{"RecordJobTokenAuthsConcurrent", testRecordJobTokenAuthsConcurrent},
 		{"JobMarker", testJobMarker},
+		{"GranularTokenRoundTrip", testGranularTokenRoundTrip},
+		{"GranularGroupPolicy", testGranularGroupPolicy},
+		{"PermissionUses", testPermissionUses},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
