@@ -264,7 +264,7 @@ type TokenFilter struct {
 	HumanOwners    bool
 	Impersonation  *bool // nil: both
 	Revoked        *bool
-	Granular       *bool // nil: both fine-grained and legacy tokens
+	Granular       *bool  // nil: both fine-grained and legacy tokens
 	State          string // "active", "inactive" or ""; judged at Now
 	Now            time.Time
 	Search         string // substring of the name, case-insensitive

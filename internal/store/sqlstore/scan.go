@@ -150,7 +150,7 @@ func granularText(scopes []keygate.GranularScope) (string, error) {
 	return string(b), err
 }
 
-// granularCol scans the granular_scopes column ('' for legacy tokens).
+// granularCol scans the granular_scopes column (” for legacy tokens).
 type granularCol struct{ p *[]keygate.GranularScope }
 
 // Scan implements sql.Scanner.
