@@ -40,6 +40,9 @@ type settingsJSON struct {
 	ImpersonationEnabled             bool   `json:"impersonation_enabled"`
 	InactiveTokensDeleteAfterDays    *int   `json:"inactive_resource_access_tokens_delete_after_days"`
 	ServiceTokensExpirationEnforced  bool   `json:"service_access_tokens_expiration_enforced"`
+	// The instance's fine-grained-only policy (spec §5).
+	EnforceGranularTokens       bool    `json:"enforce_granular_tokens"`
+	GranularTokensEnforcedAfter *string `json:"granular_tokens_enforced_after"`
 }
 
 func settingsBody(s keygate.Settings) settingsJSON {
@@ -47,6 +50,8 @@ func settingsBody(s keygate.Settings) settingsJSON {
 		ID: 1, PersonalAccessTokenPrefix: s.PersonalAccessTokenPrefix,
 		RequirePersonalAccessTokenExpiry: s.RequirePersonalAccessTokenExpiry,
 		AdminMode:                        s.AdminMode, ImpersonationEnabled: s.ImpersonationEnabled,
+		EnforceGranularTokens:       s.EnforceGranularTokens,
+		GranularTokensEnforcedAfter: datePtr(s.GranularTokensEnforcedAfter),
 	}
 	if s.MaxPersonalAccessTokenLifetime > 0 {
 		n := s.MaxPersonalAccessTokenLifetime
@@ -114,6 +119,16 @@ func (a *API) putSettings(w http.ResponseWriter, r *http.Request, c *call) error
 				return validationError("inactive_resource_access_tokens_delete_after_days", "must be greater than or equal to 0")
 			}
 			s.InactiveResourceTokensDeleteAfterDays = int(*n)
+		}
+	}
+	if pol, err := granularPolicyInput(p); err != nil {
+		return err
+	} else if pol != nil {
+		if pol.Enforce != nil {
+			s.EnforceGranularTokens = *pol.Enforce
+		}
+		if pol.SetAfter {
+			s.GranularTokensEnforcedAfter = pol.After
 		}
 	}
 	if err := a.svc.PutSettings(r.Context(), c.subject, s); err != nil {

@@ -19,6 +19,9 @@ type TokenInput struct {
 	Scopes        keygate.Scopes
 	ExpiresAt     *keygate.Date
 	Impersonation bool
+	// Granular, when set, asks for a fine-grained token instead of Scopes (exactly one
+	// of the two is given; the transport checks that).
+	Granular []GranularRequest
 }
 
 // Issued is a token just created or rotated: the stored row and, once, its plaintext.
@@ -60,6 +63,17 @@ func (s *Service) CreatePersonalToken(ctx context.Context, actor authz.Subject, 
 		return Issued{}, err
 	}
 	now := s.clock.Now()
+	var grant []keygate.GranularScope
+	if in.Granular != nil {
+		if grant, err = s.expandGranular(ctx, actor, owner, owner, in.Granular); err != nil {
+			return Issued{}, err
+		}
+		in.Scopes = keygate.Scopes{keygate.ScopeGranular} // validated as present; not stored
+	} else if actor.Token != nil && actor.Token.Granular {
+		return Issued{}, errGranularEscalation // a legacy token is broader than any grant
+	} else if legacyRefused(st, owner, now) {
+		return Issued{}, invalid("scopes", MsgLegacyEnforced)
+	}
 	if err := validateTokenInput(in, owner, st, now); err != nil {
 		return Issued{}, err
 	}
@@ -75,6 +89,9 @@ func (s *Service) CreatePersonalToken(ctx context.Context, actor authz.Subject, 
 	t := keygate.Token{
 		UserID: owner.ID, Name: in.Name, Description: in.Description, Scopes: in.Scopes,
 		Impersonation: in.Impersonation, ExpiresAt: exp, CreatedAt: now, UpdatedAt: now,
+	}
+	if grant != nil {
+		t.Scopes, t.Granular, t.GranularScopes = nil, true, grant
 	}
 	var sec secret.Token
 	err = s.store.InTx(ctx, func(tx store.Tx) error {
@@ -226,6 +243,15 @@ func (s *Service) rotate(ctx context.Context, old keygate.Token, expiresAt *keyg
 	if err := validateExpiry(expiresAt, st, now); err != nil {
 		return Issued{}, err
 	}
+	if !old.Granular && st.GranularEnforcement().Active(now) {
+		owner, err := s.User(ctx, old.UserID)
+		if err != nil {
+			return Issued{}, err
+		}
+		if legacyRefused(st, owner, now) {
+			return Issued{}, invalid("token", MsgLegacyEnforced)
+		}
+	}
 	exp := expiresAt
 	if exp == nil && st.RequirePersonalAccessTokenExpiry {
 		d := keygate.DateOf(now).AddDays(RotationDefaultDays)
@@ -236,6 +262,7 @@ func (s *Service) rotate(ctx context.Context, old keygate.Token, expiresAt *keyg
 		Impersonation: old.Impersonation, ExpiresAt: exp, CreatedAt: now, UpdatedAt: now,
 		PreviousID: old.ID,
 	}
+	copyGranular(&next, old)
 	var sec secret.Token
 	seq, err := s.store.InTxMarker(ctx, func(tx store.Tx) error {
 		ok, err := tx.RevokeToken(ctx, old.ID, now)
