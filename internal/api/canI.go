@@ -20,6 +20,9 @@ type canIJSON struct {
 	RequiredScopes []string `json:"required_scopes,omitempty"`
 	// RequiredRole is the least role on the project or group the route acts on.
 	RequiredRole *roleJSON `json:"required_role,omitempty"`
+	// RequiredPermissions are the fine-grained permissions the route declares, all
+	// needed on its boundary.
+	RequiredPermissions []requiredPermissionJSON `json:"required_permissions,omitempty"`
 }
 
 type roleJSON struct {
@@ -106,7 +109,17 @@ func (a *API) canI(w http.ResponseWriter, r *http.Request, c *call) error {
 	if lvl, ok := authz.RequiredLevel(rt.Kind, rt.Action); ok && rt.Action != authz.ActRead && rt.Action != authz.ActReadMembers {
 		out.RequiredRole = &roleJSON{AccessLevel: int(lvl), Name: lvl.String()}
 	}
+	out.RequiredPermissions = requiredPermissions(rt.Fine)
 	d := authz.Decide(c.subject, rt.Rule, method)
+	if d.Allowed {
+		fd, err := a.canIFine(r, c, rt, vals[rt.Fine.Param])
+		if err != nil {
+			return err
+		}
+		if !fd.Allowed {
+			d = fd
+		}
+	}
 	if d.Allowed && rt.pre != nil {
 		if err := rt.pre(c); err != nil {
 			e := toAPIError(err)

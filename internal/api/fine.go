@@ -123,3 +123,30 @@ func granularErr(err error) error {
 	}
 	return err
 }
+
+// requiredPermissionJSON names one permission a route needs, for can_i.
+type requiredPermissionJSON struct {
+	Permission string `json:"permission"`
+	Label      string `json:"label"`
+	Boundary   string `json:"boundary_type"`
+}
+
+func requiredPermissions(f authz.FineRule) []requiredPermissionJSON {
+	out := make([]requiredPermissionJSON, len(f.Permissions))
+	for i, p := range f.Permissions {
+		out[i] = requiredPermissionJSON{Permission: p, Label: authz.PermissionLabel(p), Boundary: string(f.Boundary)}
+	}
+	return out
+}
+
+// canIFine is the fine-grained decision can_i reports, as the route would make it.
+func (a *API) canIFine(r *http.Request, c *call, rt Route, ref string) (authz.Decision, error) {
+	if c.principal == nil || c.subject.Token == nil {
+		return authz.Decision{Allowed: true, Status: 200}, nil
+	}
+	b, err := a.boundaryFor(r.Context(), c.subject, rt.Fine, ref)
+	if err != nil {
+		return authz.Decision{}, err
+	}
+	return a.decideFine(r.Context(), c.subject, rt.Fine, b)
+}

@@ -199,12 +199,9 @@ func (a *API) tokenUsage(w http.ResponseWriter, r *http.Request, c *call) error 
 
 // gitRoutes are the recorded names of Git operations and the permission each needs.
 var gitRoutes = map[string]string{
-	"GIT " + string(authz.GitFetch): "download_code",
-	"GIT " + string(authz.GitPush):  "push_code",
+	authz.GitUseRoute(authz.GitFetch): authz.GitPermission(authz.GitFetch),
+	authz.GitUseRoute(authz.GitPush):  authz.GitPermission(authz.GitPush),
 }
-
-// GitUseRoute is the recorded route of a Git operation.
-func GitUseRoute(op authz.GitOp) string { return "GIT " + string(op) }
 
 // UsageReport builds a token's usage report over days (the API route and the admin
 // CLI's `token suggest` share it).
@@ -270,9 +267,9 @@ func (a *API) UsageReport(ctx context.Context, t keygate.Token, days int) (any, 
 // scopeOpened reports whether scope s alone opens the recorded route.
 func scopeOpened(byKey map[string]Route, route string, s keygate.Scope) bool {
 	switch route {
-	case GitUseRoute(authz.GitFetch):
+	case authz.GitUseRoute(authz.GitFetch):
 		return authz.GitAbilitiesFor(keygate.Scopes{s}).Download
-	case GitUseRoute(authz.GitPush):
+	case authz.GitUseRoute(authz.GitPush):
 		return authz.GitAbilitiesFor(keygate.Scopes{s}).Push
 	}
 	rt, ok := byKey[route]
