@@ -296,8 +296,32 @@ func missingPermissions(s Subject, scopes []keygate.GranularScope, perms []strin
 }
 
 func granted(scopes []keygate.GranularScope, perm string, b Boundary) bool {
+	if b.Kind != BoundaryProject && b.Kind != BoundaryGroup {
+		for i := range scopes {
+			if ScopeCovers(scopes[i], b) && slices.Contains(scopes[i].Permissions, perm) {
+				return true
+			}
+		}
+		return false
+	}
+	// The hot path (a project or group route): ScopeCovers unrolled on the ID fields,
+	// which only selected and personal scopes set, so most scopes cost one integer
+	// comparison and no string comparison.
+	project := b.Kind == BoundaryProject
 	for i := range scopes {
-		if slices.Contains(scopes[i].Permissions, perm) && ScopeCovers(scopes[i], b) {
+		sc := &scopes[i]
+		var covers bool
+		switch {
+		case sc.ProjectID != 0:
+			covers = project && sc.ProjectID == b.ID && sc.Access == keygate.AccessSelectedMemberships
+		case sc.GroupID != 0:
+			covers = slices.Contains(b.Namespaces, sc.GroupID) && sc.Access == keygate.AccessSelectedMemberships
+		case sc.NamespaceID != 0:
+			covers = project && slices.Contains(b.Namespaces, sc.NamespaceID) && sc.Access == keygate.AccessPersonalProjects
+		default:
+			covers = sc.Access == keygate.AccessAllMemberships
+		}
+		if covers && slices.Contains(sc.Permissions, perm) {
 			return true
 		}
 	}
