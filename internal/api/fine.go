@@ -118,7 +118,7 @@ func granularErr(err error) error {
 	switch {
 	case ke.Code == keygate.CodeForbidden && ke.Message == authz.MsgGranularEscalation:
 		return message(403, ke.Message)
-	case ke.Code == keygate.CodeInvalid && (ke.Field == "granular_scopes" || ke.Message == service.MsgLegacyEnforced):
+	case ke.Code == keygate.CodeInvalid && (ke.Field == "granular_scopes" || ke.Field == "scopes" && ke.Message == service.MsgLegacyEnforced):
 		return message(400, ke.Message)
 	}
 	return err

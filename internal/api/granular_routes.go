@@ -273,8 +273,8 @@ func scopeOpened(byKey map[string]Route, route string, s keygate.Scope) bool {
 		return authz.GitAbilitiesFor(keygate.Scopes{s}).Push
 	}
 	rt, ok := byKey[route]
-	if !ok {
-		return false
+	if !ok || rt.Rule.AnyScope {
+		return false // a route every scope opens needs none in particular
 	}
 	return authz.ScopeAllows(rt.Rule, rt.Method, keygate.Scopes{s})
 }
