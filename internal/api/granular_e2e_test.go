@@ -46,7 +46,6 @@ func newFineWorld(t *testing.T) *fineWorld {
 	return w
 }
 
-
 // do sends one request and returns the status and the body.
 func (w *fineWorld) do(token, method, path, body string, header ...string) (int, []byte) {
 	w.t.Helper()
@@ -369,7 +368,7 @@ func TestGranularBadInput(t *testing.T) {
 		{"wrong boundary", `{"name":"t","granular_scopes":[{"access":"user","permissions":["read_member"]}]}`, 400, `{"message":"granular_scopes[0][permissions] has a permission that does not apply to user access: read_member"}`},
 		{"selected without ids", sel(`"permissions":["read_project"]`), 400, `{"message":"At least one granular scope must be provided"}`},
 		{"bad ids", sel(`"permissions":["read_project"],"project_ids":["x"]`), 400, `{"error":"granular_scopes[0][project_ids] is invalid"}`},
-		{"hidden project", sel(`"permissions":["read_project"],"project_ids":[`+itoa(w.bobSecret)+`]`), 404, `{"message":"404 Project Not Found"}`},
+		{"hidden project", sel(`"permissions":["read_project"],"project_ids":[` + itoa(w.bobSecret) + `]`), 404, `{"message":"404 Project Not Found"}`},
 		{"missing project", sel(`"permissions":["read_project"],"project_ids":[999999]`), 404, `{"message":"404 Project Not Found"}`},
 		{"missing group", sel(`"permissions":["read_project"],"group_ids":[999999]`), 404, `{"message":"404 Group Not Found"}`},
 		{"two scopes for one namespace", `{"name":"t","granular_scopes":[{"access":"selected_memberships","permissions":["read_project"],"group_ids":[` + web + `]},{"access":"selected_memberships","permissions":["read_member"],"group_ids":[` + web + `]}]}`, 400, `{"message":"The token cannot have multiple granular scopes for the same namespace"}`},
