@@ -287,7 +287,7 @@ func newAdminTokenCmd(a *app, f *instanceFlags) *cobra.Command {
 			})
 		},
 	}
-	cmd.AddCommand(create, list, revoke)
+	cmd.AddCommand(create, list, revoke, newAdminTokenSuggestCmd(a, f))
 	return cmd
 }
 
