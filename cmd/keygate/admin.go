@@ -259,7 +259,11 @@ func newAdminTokenCmd(a *app, f *instanceFlags) *cobra.Command {
 					case t.Expired(now):
 						st = "expired"
 					}
-					fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.UserID, t.Name, t.Scopes, exp, st, used)
+					scopes := t.Scopes.String()
+					if t.Granular {
+						scopes = string(keygate.ScopeGranular)
+					}
+					fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.UserID, t.Name, scopes, exp, st, used)
 				}
 				return tw.Flush()
 			})

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 
@@ -30,7 +31,12 @@ type fineWorld struct {
 
 func newFineWorld(t *testing.T) *fineWorld {
 	t.Helper()
-	srv := keygatetest.NewServer(t)
+	return newFineWorldWith(t, keygatetest.Options{})
+}
+
+func newFineWorldWith(t *testing.T, o keygatetest.Options) *fineWorld {
+	t.Helper()
+	srv := keygatetest.NewServerWith(t, o)
 	w := &fineWorld{t: t, srv: srv}
 	w.alice, w.bob = srv.User(t, "alice", false), srv.User(t, "bob", false)
 	w.aliceAPI = srv.Token(t, w.alice.ID, "alice-api", keygate.ScopeAPI)
@@ -142,7 +148,17 @@ func granularDenied(boundary, labels string) string {
 }
 
 func TestGranularSelectedMemberships(t *testing.T) {
-	w := newFineWorld(t)
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			if backend == "postgres" && os.Getenv("KEYGATE_TEST_DATABASE_URL") == "" {
+				t.Skip("KEYGATE_TEST_DATABASE_URL not set: skipping PostgreSQL test")
+			}
+			testGranularSelectedMemberships(t, newFineWorldWith(t, keygatetest.Options{Postgres: backend == "postgres"}))
+		})
+	}
+}
+
+func testGranularSelectedMemberships(t *testing.T, w *fineWorld) {
 	tok := w.fine(w.aliceAPI, "/user/personal_access_tokens", `[
 		{"access":"selected_memberships","permissions":["read_project","read_member"],"group_ids":[`+itoa(w.web)+`]},
 		{"access":"user","permissions":["read_user","read_personal_access_token"]}]`)
