@@ -60,6 +60,24 @@ func TestGranularGit(t *testing.T) {
 		t.Errorf("push without push_code: %q, want %q", stderr, authz.GitMsgAuthUpload)
 	}
 	g.ok(work, "push", "-q", remote(w.srv, "oauth2", both, priv.FullPath()), "HEAD:refs/heads/feature")
+	// Both operations were recorded for suggestions, on the project.
+	pr, err := w.srv.Service.Authenticate(w.ctx(), service.Credential{Token: both})
+	if err != nil {
+		t.Fatal(err)
+	}
+	uses, err := w.srv.Service.PermissionUses(w.ctx(), pr.Token.ID, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	routes := map[string]bool{}
+	for _, u := range uses {
+		if u.BoundaryKind == "project" && u.BoundaryID == priv.ID {
+			routes[u.Route] = true
+		}
+	}
+	if !routes[authz.GitUseRoute(authz.GitFetch)] || !routes[authz.GitUseRoute(authz.GitPush)] {
+		t.Errorf("recorded uses = %+v, want fetch and push on project %d", uses, priv.ID)
+	}
 	// The role still applies: push_code does not make a Developer a Maintainer on the
 	// protected default branch.
 	if stderr := g.fails(work, "push", "-q", remote(w.srv, "oauth2", both, priv.FullPath()), "HEAD:refs/heads/main"); !strings.Contains(stderr, authz.GitMsgPushProtected) {
