@@ -345,8 +345,18 @@ func TestGranularEscalation(t *testing.T) {
 		t.Fatalf("refused creations changed the token count %d → %d", before, after)
 	}
 	// Equal or lesser: a subgroup and a project below the held group, fewer permissions.
-	w.fine(maker, "/user/personal_access_tokens", `[{"access":"selected_memberships","permissions":["read_member"],"group_ids":[`+itoa(w.web)+`],"project_ids":[`+itoa(w.site)+`]},
+	lesser := w.fine(maker, "/user/personal_access_tokens", `[{"access":"selected_memberships","permissions":["read_member"],"group_ids":[`+itoa(w.web)+`],"project_ids":[`+itoa(w.site)+`]},
 		{"access":"user","permissions":["read_user"]}]`)
+
+	// Rotation hands over a secret too: a fine-grained token rotates only tokens within
+	// its own grant, never a legacy one.
+	rotator := w.fine(w.aliceAPI, "/user/personal_access_tokens", `[
+		{"access":"selected_memberships","permissions":["read_member"],"group_ids":[`+itoa(w.acme)+`]},
+		{"access":"user","permissions":["rotate_personal_access_token","read_user"]}]`).Token
+	legacyID := itoa(w.create(w.aliceAPI, "/user/personal_access_tokens", `{"name":"legacy","scopes":["self_rotate"]}`))
+	w.expect(rotator, "POST", "/personal_access_tokens/"+legacyID+"/rotate", "", 403, refused)
+	w.expect(rotator, "POST", "/personal_access_tokens/"+itoa(lesser.ID)+"/rotate", "", 200, "")
+	w.expect(w.aliceAPI, "POST", "/personal_access_tokens/"+legacyID+"/rotate", "", 200, "")
 }
 
 func tokenCount(t *testing.T, w *fineWorld) int {

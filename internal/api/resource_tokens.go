@@ -132,7 +132,7 @@ func (a *API) rotateResourceToken(w http.ResponseWriter, r *http.Request, c *cal
 	}
 	t, err := a.svc.RotateResourceToken(r.Context(), c.subject, src, id, exp)
 	if err != nil {
-		return resourceTokenError(err)
+		return resourceTokenError(granularErr(err))
 	}
 	writeJSON(w, 200, a.resourceTokenWithSecret(src, t))
 	return nil

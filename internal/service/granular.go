@@ -155,3 +155,36 @@ func copyGranular(next *keygate.Token, old keygate.Token) {
 	next.Granular = old.Granular
 	next.GranularScopes = slices.Clone(old.GranularScopes)
 }
+
+// checkNotBroader refuses a fine-grained actor a token it would get the secret of (by
+// rotation) when that token can do more than the actor: a legacy token, or a grant not
+// within the actor's (spec §1.5's equal-or-lesser rule, applied to rotation too, so that
+// a token holding only rotate permissions cannot turn itself into a broader one). A
+// token rotating itself is its own equal.
+func (s *Service) checkNotBroader(ctx context.Context, actor authz.Subject, t keygate.Token) error {
+	if actor.Token == nil || !actor.Token.Granular || actor.Token.ID == t.ID {
+		return nil
+	}
+	if !t.Granular || !authz.Lesser(actor.Token.GranularScopes, t.GranularScopes, func(sc keygate.GranularScope) []int64 { return s.scopeAncestors(ctx, sc) }) {
+		return errGranularEscalation
+	}
+	return nil
+}
+
+// scopeAncestors is the namespace chain at and above a stored scope's project or group
+// (nil when it no longer exists: then nothing lies within it).
+func (s *Service) scopeAncestors(ctx context.Context, sc keygate.GranularScope) []int64 {
+	switch {
+	case sc.ProjectID != 0:
+		if p, err := s.store.Project(ctx, sc.ProjectID); err == nil {
+			return p.Namespace.TraversalIDs
+		}
+	case sc.GroupID != 0:
+		if n, err := s.store.Namespace(ctx, sc.GroupID); err == nil {
+			return n.TraversalIDs
+		}
+	case sc.NamespaceID != 0:
+		return []int64{sc.NamespaceID}
+	}
+	return nil
+}

@@ -262,6 +262,9 @@ func (s *Service) RotateResourceToken(ctx context.Context, sub authz.Subject, sr
 		}
 		return ResourceToken{}, err
 	}
+	if err := s.checkNotBroader(ctx, sub, t); err != nil {
+		return ResourceToken{}, err
+	}
 	return s.rotateResource(ctx, src, t, exp)
 }
 

@@ -226,6 +226,9 @@ func (s *Service) Rotate(ctx context.Context, actor authz.Subject, id int64, exp
 	if err != nil {
 		return Issued{}, err
 	}
+	if err := s.checkNotBroader(ctx, actor, old); err != nil {
+		return Issued{}, err
+	}
 	return s.rotate(ctx, old, expiresAt)
 }
 
