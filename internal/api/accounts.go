@@ -164,6 +164,7 @@ func (a *API) createServiceAccountToken(w http.ResponseWriter, r *http.Request, 
 	if err != nil {
 		return err
 	}
+	in.Bound = &c.subject // a fine-grained requester gets nothing broader than its grant
 	iss, err := a.svc.CreatePersonalToken(r.Context(), authz.SystemSubject(), u.ID, in)
 	if err != nil {
 		return createError(granularErr(err))
@@ -213,6 +214,9 @@ func (a *API) rotateServiceAccountToken(w http.ResponseWriter, r *http.Request, 
 	exp, err := c.p.date("expires_at")
 	if err != nil {
 		return err
+	}
+	if err := a.svc.CheckNotBroader(r.Context(), c.subject, t); err != nil {
+		return granularErr(err)
 	}
 	iss, err := a.svc.Rotate(r.Context(), authz.SystemSubject(), t.ID, exp)
 	if err != nil {

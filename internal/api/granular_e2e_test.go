@@ -357,6 +357,15 @@ func TestGranularEscalation(t *testing.T) {
 	w.expect(rotator, "POST", "/personal_access_tokens/"+legacyID+"/rotate", "", 403, refused)
 	w.expect(rotator, "POST", "/personal_access_tokens/"+itoa(lesser.ID)+"/rotate", "", 200, "")
 	w.expect(w.aliceAPI, "POST", "/personal_access_tokens/"+legacyID+"/rotate", "", 200, "")
+
+	// A group Owner's fine-grained token cannot mint or rotate a broader service-account
+	// token either.
+	sa := itoa(w.create(w.aliceAPI, "/groups/"+itoa(w.acme)+"/service_accounts", `{}`))
+	saTok := itoa(w.create(w.aliceAPI, "/groups/"+itoa(w.acme)+"/service_accounts/"+sa+"/personal_access_tokens", `{"name":"sa","scopes":["api"]}`))
+	owner := w.fine(w.aliceAPI, "/user/personal_access_tokens", `[{"access":"selected_memberships","permissions":["update_service_account"],"group_ids":[`+itoa(w.acme)+`]}]`).Token
+	w.expect(owner, "POST", "/groups/"+itoa(w.acme)+"/service_accounts/"+sa+"/personal_access_tokens", `{"name":"sa","scopes":["api"]}`, 403, refused)
+	w.expect(owner, "POST", "/groups/"+itoa(w.acme)+"/service_accounts/"+sa+"/personal_access_tokens/"+saTok+"/rotate", "", 403, refused)
+	w.expect(w.aliceAPI, "POST", "/groups/"+itoa(w.acme)+"/service_accounts/"+sa+"/personal_access_tokens/"+saTok+"/rotate", "", 200, "")
 }
 
 func tokenCount(t *testing.T, w *fineWorld) int {

@@ -162,6 +162,12 @@ func copyGranular(next *keygate.Token, old keygate.Token) {
 // a token holding only rotate permissions cannot turn itself into a broader one). A
 // token rotating itself is its own equal.
 func (s *Service) checkNotBroader(ctx context.Context, actor authz.Subject, t keygate.Token) error {
+	return s.CheckNotBroader(ctx, actor, t)
+}
+
+// CheckNotBroader is checkNotBroader for transports that act as Keygate itself on a
+// requester's behalf (service-account token rotation).
+func (s *Service) CheckNotBroader(ctx context.Context, actor authz.Subject, t keygate.Token) error {
 	if actor.Token == nil || !actor.Token.Granular || actor.Token.ID == t.ID {
 		return nil
 	}

@@ -22,6 +22,9 @@ type TokenInput struct {
 	// Granular, when set, asks for a fine-grained token instead of Scopes (exactly one
 	// of the two is given; the transport checks that).
 	Granular []GranularRequest
+	// Bound, when set, is the requester whose fine-grained grant bounds the new token
+	// when the actor is Keygate itself (a group Owner's request for a service account).
+	Bound *authz.Subject
 }
 
 // Issued is a token just created or rotated: the stored row and, once, its plaintext.
@@ -64,12 +67,16 @@ func (s *Service) CreatePersonalToken(ctx context.Context, actor authz.Subject, 
 	}
 	now := s.clock.Now()
 	var grant []keygate.GranularScope
+	bound := actor
+	if in.Bound != nil {
+		bound = *in.Bound
+	}
 	if in.Granular != nil {
-		if grant, err = s.expandGranular(ctx, actor, owner, owner, in.Granular); err != nil {
+		if grant, err = s.expandGranular(ctx, bound, owner, owner, in.Granular); err != nil {
 			return Issued{}, err
 		}
 		in.Scopes = keygate.Scopes{keygate.ScopeGranular} // validated as present; not stored
-	} else if actor.Token != nil && actor.Token.Granular {
+	} else if bound.Token != nil && bound.Token.Granular {
 		return Issued{}, errGranularEscalation // a legacy token is broader than any grant
 	} else if legacyRefused(st, owner, now) {
 		return Issued{}, invalid("scopes", MsgLegacyEnforced)
