@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/keygate/keygate"
@@ -55,6 +56,49 @@ func TestAdminTokenSuggest(t *testing.T) {
 	for _, args := range [][]string{{"--id", "0"}, {"--id", id, "--days", "0"}, {"--id", "999"}} {
 		if _, _, err := runCLI(t, testEnv, "", append([]string{"admin", "token", "suggest", "--data-dir", dir}, args...)...); err == nil {
 			t.Errorf("suggest %v succeeded, want an error", args)
+		}
+	}
+}
+
+// TestAdminTokenCreateGranular: `admin token create --granular-scopes` issues a
+// fine-grained token; exactly one of --scopes and --granular-scopes is accepted.
+func TestAdminTokenCreateGranular(t *testing.T) {
+	dir := t.TempDir()
+	out, errOut, err := runCLI(t, testEnv, "", "admin", "token", "create", "--data-dir", dir, "--user", "root", "--name", "fine",
+		"--granular-scopes", `[{"access":"user","permissions":["read_user"]},{"access":"instance","permissions":["read_application_setting"]}]`)
+	if err != nil || !strings.HasPrefix(out, "glpat-") {
+		t.Fatalf("create = %q %v %s", out, err, errOut)
+	}
+	out, _, err = runCLI(t, testEnv, "", "admin", "token", "list", "--data-dir", dir, "--format", "json")
+	var list []struct {
+		Name           string   `json:"name"`
+		Granular       bool     `json:"granular"`
+		Scopes         []string `json:"scopes"`
+		GranularScopes []struct {
+			Access string `json:"access"`
+		} `json:"granular_scopes"`
+	}
+	if err != nil || json.Unmarshal([]byte(out), &list) != nil {
+		t.Fatalf("list = %s (%v)", out, err)
+	}
+	found := false
+	for _, tok := range list {
+		if tok.Name == "fine" {
+			found = tok.Granular && len(tok.Scopes) == 1 && tok.Scopes[0] == "granular" && len(tok.GranularScopes) == 2 && tok.GranularScopes[1].Access == "instance"
+		}
+	}
+	if !found {
+		t.Errorf("list = %s, want the fine-grained token with its grant", out)
+	}
+	for _, args := range [][]string{
+		{"--scopes", "api", "--granular-scopes", `[{"access":"user","permissions":["read_user"]}]`},
+		{},
+		{"--granular-scopes", `{"access":"user"}`},
+		{"--granular-scopes", `[{"access":"user","permissions":["read_everything"]}]`},
+	} {
+		base := []string{"admin", "token", "create", "--data-dir", dir, "--user", "root", "--name", "bad"}
+		if _, _, err := runCLI(t, testEnv, "", append(base, args...)...); err == nil {
+			t.Errorf("create %v succeeded, want an error", args)
 		}
 	}
 }

@@ -199,3 +199,21 @@ func granularPolicyInput(p *params) (*service.GranularPolicyInput, error) {
 	}
 	return &out, nil
 }
+
+// ParseGranularScopes reads a granular_scopes JSON array with the API's rules (the admin
+// CLI's --granular-scopes), returning the API's message on bad input.
+func ParseGranularScopes(text string) ([]service.GranularRequest, error) {
+	reqs, _, err := granularInput(&params{values: map[string]any{"granular_scopes": text}})
+	if err != nil {
+		if ae, ok := err.(*apiError); ok {
+			if body, ok := ae.body.(map[string]any); ok {
+				return nil, fmt.Errorf("%v", body["error"])
+			}
+		}
+		return nil, err
+	}
+	if reqs == nil {
+		reqs = []service.GranularRequest{}
+	}
+	return reqs, nil
+}

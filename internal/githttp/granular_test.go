@@ -84,3 +84,26 @@ func TestGranularGit(t *testing.T) {
 		t.Errorf("push to the protected branch: %q, want %q", stderr, authz.GitMsgPushProtected)
 	}
 }
+
+// TestGranularGitEnforced: once the top-level group enforces fine-grained tokens, a
+// human's legacy token no longer clones below it, while a fine-grained one with
+// download_code does, and a bot's legacy token is not held to the policy.
+func TestGranularGitEnforced(t *testing.T) {
+	w := newWorld(t)
+	g := newGit(t)
+	priv := w.p["private"]
+	w.seed(g, priv)
+	legacy := w.pat("dev", keygate.ScopeReadRepository)
+	fine := w.granularPAT("dev", service.GranularRequest{Access: keygate.AccessSelectedMemberships, Permissions: []string{"download_code"}, ProjectIDs: []int64{priv.ID}})
+	bot, _ := w.resourceToken(authz.KindProject, priv.ID, keygate.Reporter, keygate.ScopeReadRepository)
+	on := true
+	if _, err := w.srv.Service.UpdateGroup(w.ctx(), authz.SystemSubject(), w.g["private"], service.NamespaceInput{Granular: &service.GranularPolicyInput{Enforce: &on}}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if stderr := g.fails(dir, "clone", "-q", remote(w.srv, "oauth2", legacy, priv.FullPath()), "legacy"); !strings.Contains(stderr, authz.GitMsgAuthDownload) {
+		t.Errorf("legacy clone under the policy: %q, want %q", stderr, authz.GitMsgAuthDownload)
+	}
+	g.ok(dir, "clone", "-q", remote(w.srv, "oauth2", fine, priv.FullPath()), "fine")
+	g.ok(dir, "clone", "-q", remote(w.srv, "oauth2", bot, priv.FullPath()), "bot")
+}
