@@ -37,7 +37,7 @@ type fineAxis struct {
 // otherPermission is a permission that applies to boundary k and is none of perms.
 func otherPermission(k authz.BoundaryKind, perms []string) string {
 	for _, p := range authz.Permissions() {
-		if slices.Contains(p.Boundaries, k) && !slices.Contains(perms, p.Name) && p.Git == "" {
+		if slices.Contains(p.Boundaries, k) && !slices.Contains(perms, p.Name) && p.Outside == "" {
 			return p.Name
 		}
 	}

@@ -35,7 +35,7 @@ type permissionJSON struct {
 	Description string                `json:"description"`
 	Boundaries  []string              `json:"boundaries"`
 	Routes      []permissionRouteJSON `json:"routes"`
-	Git         string                `json:"git,omitempty"`
+	Outside     string                `json:"outside_api,omitempty"`
 	Extension   bool                  `json:"keygate_extension"`
 }
 
@@ -45,7 +45,7 @@ func (a *API) permissionCatalogue() []permissionJSON {
 	routes := a.Routes()
 	var out []permissionJSON
 	for _, p := range authz.Permissions() {
-		pj := permissionJSON{Name: p.Name, Label: p.Label(), Description: p.Description, Git: p.Git, Extension: p.Extension, Routes: []permissionRouteJSON{}}
+		pj := permissionJSON{Name: p.Name, Label: p.Label(), Description: p.Description, Outside: p.Outside, Extension: p.Extension, Routes: []permissionRouteJSON{}}
 		for _, b := range p.Boundaries {
 			pj.Boundaries = append(pj.Boundaries, string(b))
 		}

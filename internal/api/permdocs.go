@@ -23,8 +23,8 @@ func (a *API) PermissionsMarkdown() string {
 		for _, rt := range p.Routes {
 			opens = append(opens, "`"+rt.Method+" "+rt.Path+"`")
 		}
-		if p.Git != "" {
-			opens = append(opens, "Git: "+p.Git)
+		if p.Outside != "" {
+			opens = append(opens, p.Outside)
 		}
 		desc := p.Description
 		if p.Extension {

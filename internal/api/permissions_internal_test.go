@@ -55,7 +55,7 @@ func TestRoutePermissions(t *testing.T) {
 		}
 	}
 	for _, p := range authz.Permissions() {
-		if !opened[p.Name] && p.Git == "" {
+		if !opened[p.Name] && p.Outside == "" {
 			t.Errorf("permission %s opens no route", p.Name)
 		}
 	}

@@ -27,9 +27,10 @@ type Permission struct {
 	Name        string
 	Description string
 	Boundaries  []BoundaryKind
-	// Git names the Git-over-HTTP operation the permission opens, for the permissions
-	// that routes of the Git surface (not the API table) declare.
-	Git string
+	// Outside names what the permission opens outside the API route table (Git over
+	// HTTP; a registry or another surface added later), for permissions no API route
+	// declares.
+	Outside string
 	// Extension marks a permission GitLab does not have (a Keygate route's).
 	Extension bool
 }
@@ -83,8 +84,8 @@ var catalogue = []Permission{
 	{Name: "delete_project", Description: "Delete projects", Boundaries: onProject},
 	{Name: "delete_resource_access_token", Description: "Revoke project and group access tokens", Boundaries: onNamespace},
 	{Name: "delete_service_account", Description: "Delete service accounts", Boundaries: onGroup},
-	{Name: "download_code", Description: "Clone and pull repositories over Git", Boundaries: onProject, Git: "git-upload-pack (clone, fetch, pull)"},
-	{Name: "push_code", Description: "Push to repositories over Git", Boundaries: onProject, Git: "git-receive-pack (push)"},
+	{Name: "download_code", Description: "Clone and pull repositories over Git", Boundaries: onProject, Outside: "Git: git-upload-pack (clone, fetch, pull)"},
+	{Name: "push_code", Description: "Push to repositories over Git", Boundaries: onProject, Outside: "Git: git-receive-pack (push)"},
 	{Name: "read_application_setting", Description: "Read the application settings (admin)", Boundaries: onInstance},
 	{Name: "read_code", Description: "Read repository branches, trees and files through the API", Boundaries: onProject},
 	{Name: "read_group", Description: "List and read groups", Boundaries: []BoundaryKind{BoundaryGroup, BoundaryUser}},
