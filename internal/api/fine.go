@@ -140,13 +140,13 @@ func requiredPermissions(f authz.FineRule) []requiredPermissionJSON {
 }
 
 // canIFine is the fine-grained decision can_i reports, as the route would make it.
-func (a *API) canIFine(r *http.Request, c *call, rt Route, ref string) (authz.Decision, error) {
+func (a *API) canIFine(ctx context.Context, c *call, rt Route, ref string) (authz.Decision, error) {
 	if c.principal == nil || c.subject.Token == nil {
 		return authz.Decision{Allowed: true, Status: 200}, nil
 	}
-	b, err := a.boundaryFor(r.Context(), c.subject, rt.Fine, ref)
+	b, err := a.boundaryFor(ctx, c.subject, rt.Fine, ref)
 	if err != nil {
 		return authz.Decision{}, err
 	}
-	return a.decideFine(r.Context(), c.subject, rt.Fine, b)
+	return a.decideFine(ctx, c.subject, rt.Fine, b)
 }
