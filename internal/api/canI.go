@@ -112,11 +112,7 @@ func (a *API) canI(w http.ResponseWriter, r *http.Request, c *call) error {
 	out.RequiredPermissions = requiredPermissions(rt.Fine)
 	d := authz.Decide(c.subject, rt.Rule, method)
 	if d.Allowed {
-		fd, err := a.canIFine(r.Context(), c, rt, vals[rt.Fine.Param])
-		if err != nil {
-			return err
-		}
-		if !fd.Allowed {
+		if fd := a.canIFine(r.Context(), c, rt, vals[rt.Fine.Param]); !fd.Allowed {
 			d = fd
 		}
 	}

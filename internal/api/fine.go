@@ -139,14 +139,19 @@ func requiredPermissions(f authz.FineRule) []requiredPermissionJSON {
 	return out
 }
 
-// canIFine is the fine-grained decision can_i reports, as the route would make it.
-func (a *API) canIFine(ctx context.Context, c *call, rt Route, ref string) (authz.Decision, error) {
+// canIFine is the fine-grained decision can_i reports, as the route would make it; a
+// lookup that fails counts as not found, as in decideOn.
+func (a *API) canIFine(ctx context.Context, c *call, rt Route, ref string) authz.Decision {
 	if c.principal == nil || c.subject.Token == nil {
-		return authz.Decision{Allowed: true, Status: 200}, nil
+		return authz.Decision{Allowed: true, Status: 200}
 	}
 	b, err := a.boundaryFor(ctx, c.subject, rt.Fine, ref)
 	if err != nil {
-		return authz.Decision{}, err
+		return authz.Decision{Status: 404, Code: keygate.CodeNotFound}
 	}
-	return a.decideFine(ctx, c.subject, rt.Fine, b)
+	d, err := a.decideFine(ctx, c.subject, rt.Fine, b)
+	if err != nil {
+		return authz.Decision{Status: 404, Code: keygate.CodeNotFound}
+	}
+	return d
 }
