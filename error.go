@@ -18,7 +18,10 @@ const (
 	CodeConflict          Code = "conflict"           // 409
 	CodeInsufficientScope Code = "insufficient_scope" // 403 with the OAuth body
 	CodeNotAllowed        Code = "not_allowed"        // 405
-	CodeInternal          Code = "internal"           // 500
+	// CodeInsufficientGranularScope: a fine-grained token lacks the route's permission
+	// (403 with error insufficient_granular_scope).
+	CodeInsufficientGranularScope Code = "insufficient_granular_scope"
+	CodeInternal                  Code = "internal" // 500
 )
 
 // Error is Keygate's one error type. Message is safe to show to the caller; Err is the

@@ -65,6 +65,9 @@ type Namespace struct {
 	// ResourceAccessTokensAllowed is the top-level group setting "Users can create project
 	// access tokens and group access tokens in this group" (default on).
 	ResourceAccessTokensAllowed bool
+	// GranularEnforcement is the top-level group's "fine-grained tokens only" policy:
+	// legacy tokens of human users are held to the fine-grained checks under it.
+	GranularEnforcement GranularEnforcement
 }
 
 // Group is a namespace of kind group.

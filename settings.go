@@ -31,6 +31,16 @@ type Settings struct {
 	// ContainerRegistryTokenExpireDelay is the lifetime of a /jwt/auth registry token in
 	// minutes (GitLab's container_registry_token_expire_delay); 0 reads as the default.
 	ContainerRegistryTokenExpireDelay int
+	// EnforceGranularTokens and GranularTokensEnforcedAfter: from that date (UTC),
+	// creating or rotating a legacy personal access token is refused (GitLab's
+	// enforce_granular_tokens, granular_tokens_enforced_after).
+	EnforceGranularTokens       bool
+	GranularTokensEnforcedAfter *Date
+}
+
+// GranularEnforcement returns the instance's fine-grained-only policy.
+func (s Settings) GranularEnforcement() GranularEnforcement {
+	return GranularEnforcement{Enforce: s.EnforceGranularTokens, After: s.GranularTokensEnforcedAfter}
 }
 
 // DefaultTokenLifetimeDays is GitLab's maximum (and default) token lifetime.

@@ -32,6 +32,10 @@ type Token struct {
 	LastUsedIPs   []string
 	PreviousID    int64 // 0: first of its rotation family
 	Digest        []byte
+	// Granular marks a fine-grained token: its Scopes are empty and GranularScopes say
+	// what it may do (the wire shows scopes ["granular"]).
+	Granular       bool
+	GranularScopes []GranularScope
 }
 
 // Expired reports whether the token's expiry date has begun at now: a token with

@@ -171,7 +171,7 @@ func findUser(cmd *cobra.Command, svc *service.Service, ref string) (keygate.Use
 func newAdminTokenCmd(a *app, f *instanceFlags) *cobra.Command {
 	cmd := &cobra.Command{Use: "token", Short: "Create, list and revoke personal access tokens"}
 
-	var user, name, scopes, expires, description string
+	var user, name, scopes, granular, expires, description string
 	var impersonation bool
 	create := &cobra.Command{
 		Use:   "create",
@@ -180,8 +180,17 @@ func newAdminTokenCmd(a *app, f *instanceFlags) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			in := service.TokenInput{Name: name, Description: description, Impersonation: impersonation}
 			var err error
-			if in.Scopes, err = keygate.ParseScopes(scopes); err != nil {
-				return err
+			switch {
+			case (scopes == "") == (granular == ""):
+				return errors.New("give exactly one of --scopes and --granular-scopes")
+			case granular != "":
+				if in.Granular, err = api.ParseGranularScopes(granular); err != nil {
+					return fmt.Errorf("--granular-scopes: %w", err)
+				}
+			default:
+				if in.Scopes, err = keygate.ParseScopes(scopes); err != nil {
+					return err
+				}
 			}
 			if expires != "" {
 				d, err := keygate.ParseDate(expires)
@@ -206,11 +215,12 @@ func newAdminTokenCmd(a *app, f *instanceFlags) *cobra.Command {
 	}
 	create.Flags().StringVar(&user, "user", "", "owner: username or ID (required)")
 	create.Flags().StringVar(&name, "name", "", "token name (required)")
-	create.Flags().StringVar(&scopes, "scopes", "", "comma-separated scopes, e.g. api,read_user (required)")
+	create.Flags().StringVar(&scopes, "scopes", "", "comma-separated scopes, e.g. api,read_user (or --granular-scopes)")
+	create.Flags().StringVar(&granular, "granular-scopes", "", `a fine-grained token's grant, as the API's granular_scopes JSON, e.g. '[{"access":"user","permissions":["read_user"]}]'`)
 	create.Flags().StringVar(&expires, "expires-at", "", "expiry date YYYY-MM-DD (default: the maximum lifetime)")
 	create.Flags().StringVar(&description, "description", "", "token description")
 	create.Flags().BoolVar(&impersonation, "impersonation", false, "create an impersonation token")
-	for _, n := range []string{"user", "name", "scopes"} {
+	for _, n := range []string{"user", "name"} {
 		_ = create.MarkFlagRequired(n)
 	}
 
@@ -261,7 +271,7 @@ func newAdminTokenCmd(a *app, f *instanceFlags) *cobra.Command {
 			})
 		},
 	}
-	cmd.AddCommand(create, list, revoke)
+	cmd.AddCommand(create, list, revoke, newAdminTokenSuggestCmd(a, f))
 	return cmd
 }
 

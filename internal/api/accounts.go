@@ -164,9 +164,10 @@ func (a *API) createServiceAccountToken(w http.ResponseWriter, r *http.Request, 
 	if err != nil {
 		return err
 	}
+	in.Bound = &c.subject // a fine-grained requester gets nothing broader than its grant
 	iss, err := a.svc.CreatePersonalToken(r.Context(), authz.SystemSubject(), u.ID, in)
 	if err != nil {
-		return createError(err)
+		return createError(granularErr(err))
 	}
 	writeJSON(w, 201, a.issued(iss))
 	return nil
@@ -214,9 +215,12 @@ func (a *API) rotateServiceAccountToken(w http.ResponseWriter, r *http.Request, 
 	if err != nil {
 		return err
 	}
+	if err := a.svc.CheckNotBroader(r.Context(), c.subject, t); err != nil {
+		return granularErr(err)
+	}
 	iss, err := a.svc.Rotate(r.Context(), authz.SystemSubject(), t.ID, exp)
 	if err != nil {
-		return rotateError(err)
+		return rotateError(granularErr(err))
 	}
 	writeJSON(w, 200, a.issued(iss))
 	return nil
@@ -304,7 +308,7 @@ func (a *API) createImpersonationToken(w http.ResponseWriter, r *http.Request, c
 	if _, err := c.p.requiredStr("name"); err != nil {
 		return err
 	}
-	if !c.p.has("scopes") {
+	if !c.p.has("scopes") && !c.p.has("granular_scopes") {
 		return validationError("scopes", "can't be blank")
 	}
 	in, err := tokenInput(c.p, nil)
@@ -314,7 +318,7 @@ func (a *API) createImpersonationToken(w http.ResponseWriter, r *http.Request, c
 	in.Impersonation = true
 	iss, err := a.svc.CreatePersonalToken(r.Context(), c.subject, u.ID, in)
 	if err != nil {
-		return modelErr(err)
+		return modelErr(granularErr(err))
 	}
 	writeJSON(w, 201, impersonationWithSecretJSON{impersonationJSON: a.impersonation(iss.Token), Token: iss.Secret.Reveal()})
 	return nil

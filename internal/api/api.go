@@ -67,6 +67,8 @@ type Route struct {
 	Method  string
 	Pattern string // below /api/v4, with {name} wildcards
 	Rule    authz.Rule
+	// Fine is the route's fine-grained rule, joined from routePermissions.
+	Fine authz.FineRule
 	// Summary documents the route; "Keygate extension" marks routes GitLab lacks.
 	Summary string
 	handler handlerFunc
@@ -250,7 +252,8 @@ func (a *API) Routes() []Route {
 	}
 	routes = append(routes, a.repositoryRoutes()...)
 	routes = append(routes, a.lifecycleRoutes()...)
-	return routes
+	routes = append(routes, a.granularRoutes()...)
+	return withPermissions(routes)
 }
 
 // Handler returns the API mounted at Prefix, unknown routes answering GitLab's 404.

@@ -120,6 +120,12 @@ func (a *API) wrap(rt Route) http.Handler {
 				return
 			}
 		}
+		if rt.Kind == authz.KindNone || !onResource(rt.Fine) {
+			if err := a.fineCheck(r, c, rt, nil); err != nil {
+				a.writeError(w, r, err)
+				return
+			}
+		}
 		if rt.Kind != authz.KindNone {
 			if err := a.resolve(r, c, rt); err != nil {
 				a.writeError(w, r, err)
@@ -286,6 +292,15 @@ func (a *API) resolve(r *http.Request, c *call, rt Route) error {
 	}
 	if err != nil {
 		return err
+	}
+	if b, ok := resourceBoundary(c, rt); ok {
+		if err := a.fineCheck(r, c, rt, &b); err != nil {
+			return err
+		}
+	} else if onResource(rt.Fine) {
+		if err := a.fineCheck(r, c, rt, nil); err != nil {
+			return err
+		}
 	}
 	act := rt.Action
 	if rt.deferred {

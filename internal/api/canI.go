@@ -22,6 +22,9 @@ type CanIAnswer struct {
 	RequiredScopes []string `json:"required_scopes,omitempty"`
 	// RequiredRole is the least role on the project or group the route acts on.
 	RequiredRole *CanIRole `json:"required_role,omitempty"`
+	// RequiredPermissions are the fine-grained permissions the route declares, all
+	// needed on its boundary.
+	RequiredPermissions []requiredPermissionJSON `json:"required_permissions,omitempty"`
 }
 
 // CanIRole is a role in a can_i answer.
@@ -137,7 +140,13 @@ func (a *API) judge(ctx context.Context, c *call, method string, u *url.URL) Can
 	if lvl, ok := authz.RequiredLevel(rt.Kind, rt.Action); ok && rt.Action != authz.ActRead && rt.Action != authz.ActReadMembers {
 		out.RequiredRole = &CanIRole{AccessLevel: int(lvl), Name: lvl.String()}
 	}
+	out.RequiredPermissions = requiredPermissions(rt.Fine)
 	d := authz.Decide(c.subject, rt.Rule, method)
+	if d.Allowed {
+		if fd := a.canIFine(ctx, c, rt, vals[rt.Fine.Param]); !fd.Allowed {
+			d = fd
+		}
+	}
 	if d.Allowed && rt.pre != nil {
 		if err := rt.pre(c); err != nil {
 			e := toAPIError(err)

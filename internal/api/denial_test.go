@@ -121,6 +121,10 @@ var denialPaths = map[string]string{
 	"DELETE /projects/{id}/job_token_scope/groups_allowlist/{target_group_id}": "/projects/{project}/job_token_scope/groups_allowlist/{group}",
 	"GET /projects/{id}/keygate/job_token_auth_log":                            "/projects/{project}/keygate/job_token_auth_log",
 	"GET /projects/{id}/keygate/job_token_scope/proposal":                      "/projects/{project}/keygate/job_token_scope/proposal",
+
+	"GET /keygate/permissions":                       "/keygate/permissions",
+	"POST /keygate/permissions/suggest":              "/keygate/permissions/suggest",
+	"GET /personal_access_tokens/{id}/keygate/usage": "/personal_access_tokens/1/keygate/usage",
 }
 
 // denialBodies are the request bodies of routes whose refusal must come from the

@@ -167,9 +167,11 @@ type tokenJSON struct {
 	CreatedAt   string   `json:"created_at"`
 	Description *string  `json:"description"`
 	Scopes      []string `json:"scopes"`
-	UserID      int64    `json:"user_id"`
-	LastUsedAt  *string  `json:"last_used_at"`
-	ExpiresAt   *string  `json:"expires_at"`
+	// GranularScopes is present only for fine-grained tokens (spec §2).
+	GranularScopes []granularScopeJSON `json:"granular_scopes,omitempty"`
+	UserID         int64               `json:"user_id"`
+	LastUsedAt     *string             `json:"last_used_at"`
+	ExpiresAt      *string             `json:"expires_at"`
 }
 
 // tokenWithIPsJSON adds last_used_ips (PersonalAccessTokenWithLastUsedIps).
@@ -193,11 +195,16 @@ type impersonationJSON struct {
 
 func (a *API) token(t keygate.Token) tokenJSON {
 	now := a.svc.Clock().Now()
-	return tokenJSON{
+	out := tokenJSON{
 		ID: t.ID, Name: t.Name, Active: t.Active(now), Revoked: t.Revoked, Expired: t.Expired(now),
 		CreatedAt: ts(t.CreatedAt), Description: strOrNil(t.Description), Scopes: t.Scopes.Strings(),
 		UserID: t.UserID, LastUsedAt: tsPtr(t.LastUsedAt), ExpiresAt: datePtr(t.ExpiresAt),
+		Granular: t.Granular, GranularScopes: granularScopes(t),
 	}
+	if t.Granular {
+		out.Scopes = []string{string(keygate.ScopeGranular)}
+	}
+	return out
 }
 
 func (a *API) tokenWithIPs(t keygate.Token) tokenWithIPsJSON {

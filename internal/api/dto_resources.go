@@ -178,6 +178,9 @@ type groupJSON struct {
 	MaxArtifactsSize      *int    `json:"max_artifacts_size"`
 	MarkedForDeletionOn   *string `json:"marked_for_deletion_on"`
 	ResourceTokensAllowed bool    `json:"resource_access_token_creation_allowed"`
+	// The top-level group's fine-grained-only policy (spec §5).
+	EnforceGranularTokens       bool    `json:"enforce_granular_tokens"`
+	GranularTokensEnforcedAfter *string `json:"granular_tokens_enforced_after"`
 }
 
 // groupDetailJSON is API::Entities::GroupDetail; projects are set only where GitLab
@@ -197,6 +200,8 @@ func (a *API) group(g keygate.Group) groupJSON {
 		LFSEnabled: true, RequestAccessEnabled: true, FullName: g.FullName, FullPath: g.FullPath,
 		CreatedAt: ts(g.CreatedAt), ParentID: idOrNil(g.ParentID), OrganizationID: 1,
 		SharedRunnersSetting: "enabled", ResourceTokensAllowed: g.ResourceAccessTokensAllowed,
+		EnforceGranularTokens:       g.GranularEnforcement.Enforce,
+		GranularTokensEnforcedAfter: datePtr(g.GranularEnforcement.After),
 	}
 }
 

@@ -108,6 +108,8 @@ func denial(d authz.Decision) *apiError {
 	switch {
 	case d.Code == keygate.CodeInsufficientScope:
 		e = insufficientScope(d.Scope)
+	case d.Code == keygate.CodeInsufficientGranularScope:
+		e = insufficientGranular(d.Message)
 	case d.Code == keygate.CodeUnauthenticated:
 		return unauthorized()
 	case d.Status == 404:

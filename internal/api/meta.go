@@ -48,6 +48,9 @@ type settingsJSON struct {
 	ResourceAccessTokenNotifyInherited        bool   `json:"resource_access_token_notify_inherited"`
 	EnforceCIInboundJobTokenScope             bool   `json:"enforce_ci_inbound_job_token_scope_enabled"`
 	RegistryTokenExpireDelay                  int    `json:"container_registry_token_expire_delay"`
+	// The instance's fine-grained-only policy (spec §5).
+	EnforceGranularTokens       bool    `json:"enforce_granular_tokens"`
+	GranularTokensEnforcedAfter *string `json:"granular_tokens_enforced_after"`
 }
 
 func settingsBody(s keygate.Settings) settingsJSON {
@@ -61,6 +64,8 @@ func settingsBody(s keygate.Settings) settingsJSON {
 		ResourceAccessTokenNotifyInherited:        s.ResourceAccessTokenNotifyInherited,
 		EnforceCIInboundJobTokenScope:             s.EnforceCIInboundJobTokenScope,
 		RegistryTokenExpireDelay:                  s.RegistryTokenMinutes(),
+		EnforceGranularTokens:                     s.EnforceGranularTokens,
+		GranularTokensEnforcedAfter:               datePtr(s.GranularTokensEnforcedAfter),
 	}
 	if s.MaxPersonalAccessTokenLifetime > 0 {
 		n := s.MaxPersonalAccessTokenLifetime
@@ -100,7 +105,8 @@ func settingBools(s *keygate.Settings) map[string]*bool {
 func otherSetting(name string) bool {
 	switch name {
 	case "personal_access_token_prefix", "max_personal_access_token_lifetime",
-		"inactive_resource_access_tokens_delete_after_days", "container_registry_token_expire_delay":
+		"inactive_resource_access_tokens_delete_after_days", "container_registry_token_expire_delay",
+		"enforce_granular_tokens", "granular_tokens_enforced_after":
 		return true
 	}
 	return false
@@ -197,6 +203,16 @@ func (a *API) putSettings(w http.ResponseWriter, r *http.Request, c *call) error
 			return validationError("container_registry_token_expire_delay", "must be less than or equal to 525600")
 		}
 		s.ContainerRegistryTokenExpireDelay = int(*n)
+	}
+	if pol, err := granularPolicyInput(p); err != nil {
+		return err
+	} else if pol != nil {
+		if pol.Enforce != nil {
+			s.EnforceGranularTokens = *pol.Enforce
+		}
+		if pol.SetAfter {
+			s.GranularTokensEnforcedAfter = pol.After
+		}
 	}
 	if err := a.svc.PutSettings(r.Context(), c.subject, s); err != nil {
 		if ke, ok := err.(*keygate.Error); ok && ke.Code == keygate.CodeInvalid {

@@ -111,7 +111,7 @@ func (a *API) createResourceToken(w http.ResponseWriter, r *http.Request, c *cal
 	}
 	t, err := a.svc.CreateResourceToken(r.Context(), c.subject, src, rin)
 	if err != nil {
-		return resourceTokenError(err)
+		return resourceTokenError(granularErr(err))
 	}
 	writeJSON(w, 201, a.resourceTokenWithSecret(src, t))
 	return nil
@@ -132,7 +132,7 @@ func (a *API) rotateResourceToken(w http.ResponseWriter, r *http.Request, c *cal
 	}
 	t, err := a.svc.RotateResourceToken(r.Context(), c.subject, src, id, exp)
 	if err != nil {
-		return resourceTokenError(err)
+		return resourceTokenError(granularErr(err))
 	}
 	writeJSON(w, 200, a.resourceTokenWithSecret(src, t))
 	return nil

@@ -202,6 +202,9 @@ func (a *API) updateGroup(w http.ResponseWriter, r *http.Request, c *call) error
 	if err != nil {
 		return err
 	}
+	if in.Granular, err = granularPolicyInput(c.p); err != nil {
+		return err
+	}
 	g, err := a.svc.UpdateGroup(r.Context(), c.subject, c.group, in)
 	if err != nil {
 		return modelErr(err)

@@ -22,6 +22,19 @@ func tokenInput(p *params, allowed func(keygate.Scope) bool) (service.TokenInput
 	if err != nil {
 		return in, err
 	}
+	grant, granular, err := granularInput(p)
+	switch {
+	case err != nil:
+		return in, err
+	case ok && granular:
+		return in, paramError(msgScopesExclusive)
+	case granular:
+		in.Granular = grant
+		if in.Granular == nil {
+			in.Granular = []service.GranularRequest{} // given but empty: the service says so
+		}
+		return tokenInputRest(p, in)
+	}
 	if !ok {
 		return in, paramError("scopes is missing")
 	}
@@ -38,6 +51,12 @@ func tokenInput(p *params, allowed func(keygate.Scope) bool) (service.TokenInput
 		}
 	}
 	in.Scopes = scopes
+	return tokenInputRest(p, in)
+}
+
+// tokenInputRest reads the parameters after the scopes.
+func tokenInputRest(p *params, in service.TokenInput) (service.TokenInput, error) {
+	var err error
 	if d, ok, err := p.str("description"); err != nil {
 		return in, err
 	} else if ok {
@@ -74,7 +93,7 @@ func (a *API) createTokenForUser(w http.ResponseWriter, r *http.Request, c *call
 	}
 	iss, err := a.svc.CreatePersonalToken(r.Context(), c.subject, id, in)
 	if err != nil {
-		return createError(err)
+		return createError(granularErr(err))
 	}
 	writeJSON(w, 201, a.issued(iss))
 	return nil
@@ -93,7 +112,7 @@ func (a *API) createTokenForSelf(w http.ResponseWriter, r *http.Request, c *call
 	}
 	iss, err := a.svc.CreatePersonalToken(r.Context(), c.subject, c.principal.User.ID, in)
 	if err != nil {
-		return createError(err)
+		return createError(granularErr(err))
 	}
 	writeJSON(w, 201, a.issued(iss))
 	return nil
@@ -120,6 +139,9 @@ func tokenFilter(p *params) (store.TokenFilter, error) {
 		return f, err
 	}
 	if f.State, err = p.oneOf("state", "active", "inactive"); err != nil {
+		return f, err
+	}
+	if f.Granular, err = p.boolean("granular"); err != nil { // Keygate extension
 		return f, err
 	}
 	for name, dst := range map[string]**keygate.Date{"expires_before": &f.ExpiresBefore, "expires_after": &f.ExpiresAfter} {
@@ -223,7 +245,7 @@ func (a *API) rotateToken(w http.ResponseWriter, r *http.Request, c *call) error
 	}
 	iss, err := a.svc.Rotate(r.Context(), c.subject, id, exp)
 	if err != nil {
-		return rotateError(err)
+		return rotateError(granularErr(err))
 	}
 	writeJSON(w, 200, a.issued(iss))
 	return nil
@@ -236,7 +258,7 @@ func (a *API) rotateSelfToken(w http.ResponseWriter, r *http.Request, c *call) e
 	}
 	iss, err := a.svc.RotateSelf(r.Context(), *c.principal, exp)
 	if err != nil {
-		return rotateError(err)
+		return rotateError(granularErr(err))
 	}
 	writeJSON(w, 200, a.issued(iss))
 	return nil

@@ -138,7 +138,8 @@ func Decide(s Subject, r Rule, method string) Decision {
 	if s.JobProjectID != 0 && !r.JobToken {
 		return Decision{Status: 401, Code: keygate.CodeUnauthenticated, Reasons: []string{"the route does not accept CI/CD job tokens"}}
 	}
-	if s.Token != nil && !ScopeAllows(r, method, s.Token.Scopes) {
+	// A fine-grained token has no legacy scopes: DecideGranular judges it instead.
+	if s.Token != nil && !s.Token.Granular && !ScopeAllows(r, method, s.Token.Scopes) {
 		return Decision{
 			Status: 403, Code: keygate.CodeInsufficientScope, Scope: ScopesFor(r),
 			Reasons: []string{"the token's scopes (" + s.Token.Scopes.String() + ") do not include any of: " + ScopesFor(r) + readOnlyNote(r, method, s.Token.Scopes)},

@@ -45,3 +45,36 @@ func BenchmarkDecideDenied(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDecideGranular50 is BenchmarkDecide for a fine-grained token with 50 scopes
+// (the matching one last, so every scope is examined): the scope rule, the fine-grained
+// rule on a project four groups deep, then the role. Target ≤ 1 µs.
+func BenchmarkDecideGranular50(b *testing.B) {
+	var scopes []keygate.GranularScope
+	for i := range 49 {
+		scopes = append(scopes, keygate.GranularScope{Access: keygate.AccessSelectedMemberships,
+			Permissions: []string{"read_project", "read_member", "read_code"}, ProjectID: int64(1000 + i)})
+	}
+	scopes = append(scopes, keygate.GranularScope{Access: keygate.AccessSelectedMemberships,
+		Permissions: []string{"read_project", "read_member", "update_project"}, GroupID: 3})
+	s := authz.Subject{
+		User:  keygate.User{ID: 2, Username: "dev", State: keygate.UserActive, Type: keygate.UserHuman},
+		Token: &keygate.Token{ID: 7, UserID: 2, Granular: true, GranularScopes: scopes},
+	}
+	rule := authz.Rule{}
+	fine := authz.FineRule{Permissions: []string{"update_project"}, Boundary: authz.BoundaryProject, Param: "id"}
+	r := authz.Resource{Kind: authz.KindProject, ID: 5, Visibility: keygate.Private, Access: keygate.Maintainer}
+	bd := authz.Boundary{Kind: authz.BoundaryProject, Found: true, ID: 5, Namespaces: []int64{1, 2, 3, 4}, Access: keygate.Maintainer, Readable: true}
+	b.ReportAllocs()
+	for b.Loop() {
+		if d := authz.Decide(s, rule, "PUT"); !d.Allowed {
+			b.Fatal(d)
+		}
+		if d := authz.DecideGranular(s, fine, bd, false); !d.Allowed {
+			b.Fatal(d)
+		}
+		if d := authz.DecideResource(s, r, authz.ActUpdate); !d.Allowed {
+			b.Fatal(d)
+		}
+	}
+}

@@ -206,3 +206,26 @@ func CanPushBranch(s Subject, r Resource, t PushTarget, branch string) bool {
 	}
 	return !t.ProtectedBranch(branch) || canPushProtected(s, r)
 }
+
+// GitUseRoute is how a Git operation is recorded among a token's permission uses.
+func GitUseRoute(op GitOp) string { return "GIT " + string(op) }
+
+// GitPermission is the fine-grained permission a Git operation needs (spec §3.5).
+func GitPermission(op GitOp) string {
+	if op == GitPush {
+		return "push_code"
+	}
+	return "download_code"
+}
+
+// GranularGitAbilities are a fine-grained token's Git abilities on one project: what its
+// grant holds there (download_code, push_code), where the user is a member. A legacy
+// token held to the checks by its group's policy has none.
+func GranularGitAbilities(s Subject, b Boundary) GitAbilities {
+	var scopes []keygate.GranularScope
+	if s.Token != nil && s.Token.Granular {
+		scopes = s.Token.GranularScopes
+	}
+	has := func(p string) bool { return len(missingPermissions(s, scopes, []string{p}, b)) == 0 }
+	return GitAbilities{Download: has("download_code"), Push: has("push_code")}
+}

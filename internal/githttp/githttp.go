@@ -206,8 +206,15 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, p Path, op authz
 		h.svc.CountFailure(clientIP(r))
 		return errAccessDenied
 	}
+	b, err := h.granular(r, &caller, proj, found, res)
+	if err != nil {
+		return err
+	}
 	if d := authz.DecideGit(caller.Subject, res, op, caller.Abilities); !d.Allowed {
 		return denial(d)
+	}
+	if b != nil {
+		h.svc.RecordPermissionUse(caller.TokenID, authz.GitUseRoute(op), *b)
 	}
 	if !h.repos.Exists(proj.FullPath()) {
 		return &gitError{status: 404, body: authz.GitMsgNoRepository}

@@ -20,6 +20,8 @@ type tokenCache struct {
 	// entries: the owner is most of an entry's size, and owners have several tokens.
 	users    map[int64]*keygate.User
 	settings *keygate.Settings
+	// roots holds top-level groups' fine-grained-only policies (GranularEnforced).
+	roots map[int64]keygate.GranularEnforcement
 }
 
 type cacheEntry struct {
@@ -28,7 +30,8 @@ type cacheEntry struct {
 }
 
 func newTokenCache(max int) *tokenCache {
-	return &tokenCache{max: max, entries: make(map[secret.Digest]*cacheEntry), users: make(map[int64]*keygate.User)}
+	return &tokenCache{max: max, entries: make(map[secret.Digest]*cacheEntry), users: make(map[int64]*keygate.User),
+		roots: make(map[int64]keygate.GranularEnforcement)}
 }
 
 // reset forgets everything; the caller holds mu.
@@ -36,6 +39,7 @@ func (c *tokenCache) reset() {
 	clear(c.entries)
 	clear(c.users)
 	c.settings = nil
+	clear(c.roots)
 }
 
 // sync empties the cache if marker differs from the one it was filled under.
@@ -156,4 +160,25 @@ func (c *tokenCache) len() int {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return len(c.entries)
+}
+
+// maxRoots bounds the cached group policies; past it the map starts over.
+const maxRoots = 10_000
+
+func (c *tokenCache) getRoot(id int64) (keygate.GranularEnforcement, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	p, ok := c.roots[id]
+	return p, ok
+}
+
+func (c *tokenCache) putRoot(id int64, p keygate.GranularEnforcement) {
+	c.mu.Lock()
+	if c.synced {
+		if len(c.roots) >= maxRoots {
+			clear(c.roots)
+		}
+		c.roots[id] = p
+	}
+	c.mu.Unlock()
 }

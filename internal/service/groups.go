@@ -24,7 +24,21 @@ type NamespaceInput struct {
 	ResourceAccessTokensAllowed *bool
 	// RegistryAccessLevel applies to projects (container_registry_access_level).
 	RegistryAccessLevel *keygate.RegistryAccessLevel
+	// Granular applies to top-level groups: the fine-grained-only policy, when given.
+	Granular *GranularPolicyInput
 }
+
+// GranularPolicyInput changes a top-level group's enforce_granular_tokens and
+// granular_tokens_enforced_after; nil fields stay as they are.
+type GranularPolicyInput struct {
+	Enforce *bool
+	// SetAfter: After is the new date (nil clears it).
+	SetAfter bool
+	After    *keygate.Date
+}
+
+// MsgGranularTopLevel refuses the fine-grained-only policy on a subgroup (spec §5).
+const MsgGranularTopLevel = "can only be set on top-level groups"
 
 func modelError(field, msg string) error {
 	return &keygate.Error{Code: keygate.CodeInvalid, Field: field, Message: msg}
@@ -138,6 +152,21 @@ func (s *Service) UpdateGroup(ctx context.Context, sub authz.Subject, g keygate.
 	}
 	if in.ResourceAccessTokensAllowed != nil {
 		g.ResourceAccessTokensAllowed = *in.ResourceAccessTokensAllowed
+	}
+	if gp := in.Granular; gp != nil {
+		if g.ParentID != 0 {
+			field := "enforce_granular_tokens"
+			if gp.Enforce == nil {
+				field = "granular_tokens_enforced_after"
+			}
+			return g, modelError(field, MsgGranularTopLevel)
+		}
+		if gp.Enforce != nil {
+			g.GranularEnforcement.Enforce = *gp.Enforce
+		}
+		if gp.SetAfter {
+			g.GranularEnforcement.After = gp.After
+		}
 	}
 	err := s.store.InTx(ctx, func(tx store.Tx) error {
 		if in.Visibility != nil && *in.Visibility != g.Visibility {

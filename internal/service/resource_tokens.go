@@ -105,6 +105,16 @@ func (s *Service) CreateResourceToken(ctx context.Context, sub authz.Subject, sr
 		return ResourceToken{}, err
 	}
 	now := s.clock.Now()
+	var grant []keygate.GranularScope
+	if in.Granular != nil {
+		// Keygate extension: the bot's role on its source still caps what the grant opens.
+		if grant, err = s.expandGranular(ctx, sub, keygate.User{Type: keygate.UserProjectBot}, sub.User, in.Granular); err != nil {
+			return ResourceToken{}, err
+		}
+		in.Scopes = keygate.Scopes{keygate.ScopeGranular}
+	} else if sub.Token != nil && sub.Token.Granular {
+		return ResourceToken{}, errGranularEscalation
+	}
 	if err := validateTokenInput(in.TokenInput, keygate.User{}, st, now); err != nil {
 		return ResourceToken{}, err
 	}
@@ -125,6 +135,9 @@ func (s *Service) CreateResourceToken(ctx context.Context, sub authz.Subject, sr
 		CreatedAt: now, ConfirmedAt: &now,
 	}
 	t := keygate.Token{Name: in.Name, Description: in.Description, Scopes: in.Scopes, ExpiresAt: exp, CreatedAt: now, UpdatedAt: now}
+	if grant != nil {
+		t.Scopes, t.Granular, t.GranularScopes = nil, true, grant
+	}
 	var sec secret.Token
 	err = s.store.InTx(ctx, func(tx store.Tx) error {
 		if err := tx.CreateUser(ctx, &bot); err != nil {
@@ -257,6 +270,9 @@ func (s *Service) RotateResourceToken(ctx context.Context, sub authz.Subject, sr
 		if keygate.ErrorCode(err) == keygate.CodeNotFound {
 			return ResourceToken{}, hidden
 		}
+		return ResourceToken{}, err
+	}
+	if err := s.checkNotBroader(ctx, sub, t); err != nil {
 		return ResourceToken{}, err
 	}
 	return s.rotateResource(ctx, actorUser(sub), src, t, exp)

@@ -94,7 +94,7 @@ func New(cfg Config) (*Service, error) {
 		pwIters:     cfg.PasswordIterations,
 		externalURL: cfg.ExternalURL,
 	}
-	s.uses = newUseRecorder(cfg.Store, cfg.Logger)
+	s.uses = newUseRecorder(cfg.Store, cfg.Logger, cfg.Clock.Now)
 	ban := DefaultBanConfig()
 	if cfg.Ban != nil {
 		ban = *cfg.Ban

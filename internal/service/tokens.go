@@ -20,6 +20,12 @@ type TokenInput struct {
 	Scopes        keygate.Scopes
 	ExpiresAt     *keygate.Date
 	Impersonation bool
+	// Granular, when set, asks for a fine-grained token instead of Scopes (exactly one
+	// of the two is given; the transport checks that).
+	Granular []GranularRequest
+	// Bound, when set, is the requester whose fine-grained grant bounds the new token
+	// when the actor is Keygate itself (a group Owner's request for a service account).
+	Bound *authz.Subject
 }
 
 // Issued is a token just created or rotated: the stored row and, once, its plaintext.
@@ -71,6 +77,21 @@ func (s *Service) CreatePersonalToken(ctx context.Context, actor authz.Subject, 
 	if st.DisablePersonalAccessTokens && !in.Impersonation && owner.Type == keygate.UserHuman {
 		return Issued{}, invalid("", MsgTokensDisabled)
 	}
+	var grant []keygate.GranularScope
+	bound := actor
+	if in.Bound != nil {
+		bound = *in.Bound
+	}
+	if in.Granular != nil {
+		if grant, err = s.expandGranular(ctx, bound, owner, owner, in.Granular); err != nil {
+			return Issued{}, err
+		}
+		in.Scopes = keygate.Scopes{keygate.ScopeGranular} // validated as present; not stored
+	} else if bound.Token != nil && bound.Token.Granular {
+		return Issued{}, errGranularEscalation // a legacy token is broader than any grant
+	} else if legacyRefused(st, owner, now) {
+		return Issued{}, invalid("scopes", MsgLegacyEnforced)
+	}
 	if err := validateTokenInput(in, owner, st, now); err != nil {
 		return Issued{}, err
 	}
@@ -86,6 +107,9 @@ func (s *Service) CreatePersonalToken(ctx context.Context, actor authz.Subject, 
 	t := keygate.Token{
 		UserID: owner.ID, Name: in.Name, Description: in.Description, Scopes: in.Scopes,
 		Impersonation: in.Impersonation, ExpiresAt: exp, CreatedAt: now, UpdatedAt: now,
+	}
+	if grant != nil {
+		t.Scopes, t.Granular, t.GranularScopes = nil, true, grant
 	}
 	var sec secret.Token
 	err = s.store.InTx(ctx, func(tx store.Tx) error {
@@ -237,6 +261,9 @@ func (s *Service) Rotate(ctx context.Context, actor authz.Subject, id int64, exp
 	if err != nil {
 		return Issued{}, err
 	}
+	if err := s.checkNotBroader(ctx, actor, old); err != nil {
+		return Issued{}, err
+	}
 	return s.rotate(ctx, actorUser(actor), old, expiresAt)
 }
 
@@ -259,6 +286,15 @@ func (s *Service) rotate(ctx context.Context, actor *keygate.User, old keygate.T
 	if err := validateExpiry(expiresAt, st, now); err != nil {
 		return Issued{}, err
 	}
+	if !old.Granular && st.GranularEnforcement().Active(now) {
+		owner, err := s.User(ctx, old.UserID)
+		if err != nil {
+			return Issued{}, err
+		}
+		if legacyRefused(st, owner, now) {
+			return Issued{}, invalid("token", MsgLegacyEnforced)
+		}
+	}
 	exp := expiresAt
 	if exp == nil && st.RequirePersonalAccessTokenExpiry {
 		d := keygate.DateOf(now).AddDays(RotationDefaultDays)
@@ -269,6 +305,7 @@ func (s *Service) rotate(ctx context.Context, actor *keygate.User, old keygate.T
 		Impersonation: old.Impersonation, ExpiresAt: exp, CreatedAt: now, UpdatedAt: now,
 		PreviousID: old.ID,
 	}
+	copyGranular(&next, old)
 	var sec secret.Token
 	seq, err := s.store.InTxMarker(ctx, func(tx store.Tx) error {
 		ok, err := tx.RevokeToken(ctx, old.ID, now)

@@ -27,6 +27,8 @@ type useRecorder struct {
 	// "used from a new IP" audit event; sighted judges them before they are written.
 	sightings []sighting
 	sighted   func(ctx context.Context, s []sighting)
+	perms     permissionUses // fine-grained use, aggregated
+	now       func() time.Time
 
 	wake    chan struct{}
 	stop    chan struct{}
@@ -47,9 +49,9 @@ const (
 	flushInterval = time.Second
 )
 
-func newUseRecorder(s store.Store, log *slog.Logger) *useRecorder {
+func newUseRecorder(s store.Store, log *slog.Logger, now func() time.Time) *useRecorder {
 	return &useRecorder{
-		store: s, log: log, seen: make(map[int64]useMark),
+		store: s, log: log, seen: make(map[int64]useMark), now: now,
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 	}
 }
@@ -164,7 +166,7 @@ func (r *useRecorder) flush(ctx context.Context) error {
 	if len(auths) > 0 {
 		err = errors.Join(err, r.store.RecordJobTokenAuths(ctx, auths))
 	}
-	return err
+	return errors.Join(err, r.flushPermissionUses(ctx, r.now()))
 }
 
 func (r *useRecorder) close(ctx context.Context) error {

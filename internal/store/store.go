@@ -42,6 +42,11 @@ type Store interface {
 	// paths, in one transaction: Count is added, LastAt kept as the latest. Lines naming
 	// a project that no longer exists are skipped. It does not move the Marker.
 	RecordJobTokenAuths(ctx context.Context, entries []keygate.JobTokenAuth) error
+	// RecordPermissionUses adds aggregated fine-grained uses outside request paths, in one
+	// transaction (Uses added, LastUsedAt kept as the latest), skips lines of tokens that
+	// no longer exist, and deletes every line of a day before keepFrom. It does not move
+	// the Marker.
+	RecordPermissionUses(ctx context.Context, uses []keygate.PermissionUse, keepFrom keygate.Date) error
 	// Fsck checks the invariants every write keeps (no orphan bot, no half-rotated or
 	// forked rotation chain, no membership of a missing source) and lists the rows that
 	// break one; empty means healthy. It writes nothing.
@@ -83,6 +88,9 @@ type Reader interface {
 	TokenByDigest(ctx context.Context, digest []byte) (keygate.Token, error)
 	// Tokens returns one page of tokens and the total number matching the filter.
 	Tokens(ctx context.Context, f TokenFilter) ([]keygate.Token, int, error)
+	// PermissionUses returns token tokenID's aggregated uses on days from since on,
+	// ordered by day, route, boundary kind and ID.
+	PermissionUses(ctx context.Context, tokenID int64, since keygate.Date) ([]keygate.PermissionUse, error)
 
 	// Settings returns the instance settings, keygate.DefaultSettings() when none were saved.
 	Settings(ctx context.Context) (keygate.Settings, error)
@@ -281,6 +289,7 @@ type TokenFilter struct {
 	HumanOwners    bool
 	Impersonation  *bool // nil: both
 	Revoked        *bool
+	Granular       *bool  // nil: both fine-grained and legacy tokens
 	State          string // "active", "inactive" or ""; judged at Now
 	Now            time.Time
 	Search         string // substring of the name, case-insensitive

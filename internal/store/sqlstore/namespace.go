@@ -16,12 +16,13 @@ import (
 // join their namespace under that alias too.
 const namespaceColumns = `n.id, n.kind, n.name, n.path, n.full_path, n.full_name, n.parent_id,
 	n.owner_id, n.visibility, n.description, n.traversal_ids, n.created_at,
-	n.resource_access_tokens_allowed`
+	n.resource_access_tokens_allowed, n.enforce_granular_tokens, n.granular_tokens_enforced_after`
 
 func namespaceDest(n *keygate.Namespace) []any {
 	return []any{&n.ID, &n.Kind, &n.Name, &n.Path, &n.FullPath, &n.FullName,
 		zeroIntCol{&n.ParentID}, zeroIntCol{&n.OwnerID}, &n.Visibility, &n.Description,
-		traversalCol{&n.TraversalIDs}, timeCol{&n.CreatedAt}, &n.ResourceAccessTokensAllowed}
+		traversalCol{&n.TraversalIDs}, timeCol{&n.CreatedAt}, &n.ResourceAccessTokensAllowed,
+		&n.GranularEnforcement.Enforce, nullDateCol{&n.GranularEnforcement.After}}
 }
 
 // Subtrees. traversal_ids holds "/1/5/9/" (the IDs from the top, this namespace last),
@@ -234,7 +235,8 @@ func (t *txn) CreateNamespace(ctx context.Context, n *keygate.Namespace) error {
 	}
 	ins := t.d.Rebind(`INSERT INTO namespaces (kind, name, path, full_path, full_name, parent_id,
 		owner_id, visibility, visibility_level, description, resource_access_tokens_allowed,
-		created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`)
+		created_at, enforce_granular_tokens, granular_tokens_enforced_after)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`)
 	set := t.d.Rebind("UPDATE namespaces SET traversal_ids = ? WHERE id = ?")
 	var (
 		id  int64
@@ -243,7 +245,8 @@ func (t *txn) CreateNamespace(ctx context.Context, n *keygate.Namespace) error {
 	err := t.savepoint(ctx, func() error {
 		err := t.tx.QueryRowContext(ctx, ins, string(n.Kind), n.Name, n.Path, fullPath, fullName,
 			nullID(n.ParentID), nullID(n.OwnerID), string(n.Visibility), n.Visibility.Level(),
-			n.Description, n.ResourceAccessTokensAllowed, t.timeArg(n.CreatedAt)).Scan(&id)
+			n.Description, n.ResourceAccessTokensAllowed, t.timeArg(n.CreatedAt),
+			n.GranularEnforcement.Enforce, t.nullDateArg(n.GranularEnforcement.After)).Scan(&id)
 		if err != nil {
 			return err
 		}
@@ -259,7 +262,7 @@ func (t *txn) CreateNamespace(ctx context.Context, n *keygate.Namespace) error {
 }
 
 // UpdateNamespace writes the editable fields of n.ID (name, path, visibility,
-// description, ResourceAccessTokensAllowed; not the kind, parent, owner or creation
+// description, ResourceAccessTokensAllowed, GranularEnforcement; not the kind, parent, owner or creation
 // time). A new path or name is carried into the full path and full name of the
 // namespace and of every namespace below it, by replacing the old prefix; projects read
 // their full path through their namespace, so they need nothing.
@@ -273,7 +276,8 @@ func (t *txn) UpdateNamespace(ctx context.Context, n keygate.Namespace) error {
 	fullPath := old.FullPath[:len(old.FullPath)-len(old.Path)] + n.Path
 	fullName := old.FullName[:len(old.FullName)-len(old.Name)] + n.Name
 	self := t.d.Rebind(`UPDATE namespaces SET name = ?, path = ?, full_path = ?, full_name = ?,
-		visibility = ?, visibility_level = ?, description = ?, resource_access_tokens_allowed = ?
+		visibility = ?, visibility_level = ?, description = ?, resource_access_tokens_allowed = ?,
+		enforce_granular_tokens = ?, granular_tokens_enforced_after = ?
 		WHERE id = ?`)
 	// substr counts characters on both backends, hence the rune counts.
 	below := t.d.Rebind(`UPDATE namespaces SET full_path = ? || substr(full_path, ?),
@@ -281,7 +285,8 @@ func (t *txn) UpdateNamespace(ctx context.Context, n keygate.Namespace) error {
 	lo, hi := subtreeBounds(old.TraversalIDs)
 	err = t.savepoint(ctx, func() error {
 		_, err := t.tx.ExecContext(ctx, self, n.Name, n.Path, fullPath, fullName,
-			string(n.Visibility), n.Visibility.Level(), n.Description, n.ResourceAccessTokensAllowed, n.ID)
+			string(n.Visibility), n.Visibility.Level(), n.Description, n.ResourceAccessTokensAllowed,
+			n.GranularEnforcement.Enforce, t.nullDateArg(n.GranularEnforcement.After), n.ID)
 		if err != nil || (fullPath == old.FullPath && fullName == old.FullName) {
 			return err
 		}

@@ -20,7 +20,7 @@ const userColumns = `id, username, name, email, state, user_type, admin, externa
 
 const tokenColumns = `id, user_id, name, description, scopes, impersonation, revoked,
 	expires_at, created_at, updated_at, last_used_at, previous_personal_access_token_id,
-	token_digest`
+	token_digest, granular, granular_scopes`
 
 // reader implements store.Reader over a pool (reads outside transactions) or a
 // transaction. The fixed lookups are rebound once, here, and on a pool optionally
@@ -169,7 +169,8 @@ type tokenRow struct {
 func tokenDest(t *keygate.Token, row *tokenRow) []any {
 	return []any{&t.ID, &t.UserID, &t.Name, &t.Description, scopesCol{&t.Scopes},
 		&t.Impersonation, &t.Revoked, nullDateCol{&t.ExpiresAt}, timeCol{&t.CreatedAt},
-		timeCol{&t.UpdatedAt}, nullTimeCol{&t.LastUsedAt}, &row.prev, &t.Digest}
+		timeCol{&t.UpdatedAt}, nullTimeCol{&t.LastUsedAt}, &row.prev, &t.Digest,
+		&t.Granular, granularCol{&t.GranularScopes}}
 }
 
 func (row tokenRow) finish(t *keygate.Token) { t.PreviousID = row.prev.Int64 }
@@ -344,6 +345,9 @@ func (r reader) Tokens(ctx context.Context, f store.TokenFilter) ([]keygate.Toke
 	}
 	if f.Revoked != nil {
 		w.add("revoked = ?", *f.Revoked)
+	}
+	if f.Granular != nil {
+		w.add("granular = ?", *f.Granular)
 	}
 	// A token stops working at the start of its expiry date (keygate.Token.Expired), so
 	// on that date it is already inactive: compare dates, not instants.

@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -116,10 +117,71 @@ func (c scopesCol) Scan(src any) error {
 	default:
 		return fmt.Errorf("sqlstore: cannot scan %T into scopes", src)
 	}
+	if s == string(keygate.ScopeGranular) {
+		*c.p = nil // a fine-grained token: its granular_scopes column says what it may do
+		return nil
+	}
 	ss, err := keygate.ParseScopes(s)
 	if err != nil {
 		return fmt.Errorf("sqlstore: stored scopes: %w", err)
 	}
 	*c.p = ss
+	return nil
+}
+
+// granularScopeRow is the stored JSON of one fine-grained scope. Its own type keeps the
+// storage form apart from the domain struct (DESIGN §4.9).
+type granularScopeRow struct {
+	Access      string   `json:"access"`
+	Permissions []string `json:"permissions"`
+	ProjectID   int64    `json:"project_id,omitempty"`
+	GroupID     int64    `json:"group_id,omitempty"`
+	NamespaceID int64    `json:"namespace_id,omitempty"`
+}
+
+// granularText is the stored form of a token's granular scopes.
+func granularText(scopes []keygate.GranularScope) (string, error) {
+	rows := make([]granularScopeRow, len(scopes))
+	for i, s := range scopes {
+		rows[i] = granularScopeRow{Access: string(s.Access), Permissions: s.Permissions,
+			ProjectID: s.ProjectID, GroupID: s.GroupID, NamespaceID: s.NamespaceID}
+	}
+	b, err := json.Marshal(rows)
+	return string(b), err
+}
+
+// granularCol scans the granular_scopes column (” for legacy tokens).
+type granularCol struct{ p *[]keygate.GranularScope }
+
+// Scan implements sql.Scanner.
+func (c granularCol) Scan(src any) error {
+	var b []byte
+	switch v := src.(type) {
+	case nil:
+	case string:
+		b = []byte(v)
+	case []byte:
+		b = v
+	default:
+		return fmt.Errorf("sqlstore: cannot scan %T into granular scopes", src)
+	}
+	if len(b) == 0 {
+		*c.p = nil
+		return nil
+	}
+	var rows []granularScopeRow
+	if err := json.Unmarshal(b, &rows); err != nil {
+		return fmt.Errorf("sqlstore: stored granular scopes: %w", err)
+	}
+	out := make([]keygate.GranularScope, len(rows))
+	for i, r := range rows {
+		a, err := keygate.ParseGranularAccess(r.Access)
+		if err != nil {
+			return fmt.Errorf("sqlstore: stored granular scopes: %w", err)
+		}
+		out[i] = keygate.GranularScope{Access: a, Permissions: r.Permissions,
+			ProjectID: r.ProjectID, GroupID: r.GroupID, NamespaceID: r.NamespaceID}
+	}
+	*c.p = out
 	return nil
 }

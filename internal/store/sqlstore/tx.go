@@ -121,8 +121,8 @@ func (t *txn) UpdateUser(ctx context.Context, u keygate.User) error {
 func (t *txn) CreateToken(ctx context.Context, tok *keygate.Token) error {
 	q := t.d.Rebind(`INSERT INTO personal_access_tokens (user_id, name, description, scopes,
 		impersonation, revoked, expires_at, created_at, updated_at, last_used_at,
-		previous_personal_access_token_id, token_digest)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`)
+		previous_personal_access_token_id, token_digest, granular, granular_scopes)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`)
 	updated := tok.UpdatedAt
 	if updated.IsZero() {
 		updated = tok.CreatedAt
@@ -136,12 +136,20 @@ func (t *txn) CreateToken(ctx context.Context, tok *keygate.Token) error {
 		// here so both backends answer alike.
 		return fmt.Errorf("store: create token %q of user %d: empty digest", tok.Name, tok.UserID)
 	}
+	scopes, granular := tok.Scopes.String(), ""
+	if tok.Granular {
+		scopes = string(keygate.ScopeGranular) // GitLab's stored form
+		var err error
+		if granular, err = granularText(tok.GranularScopes); err != nil {
+			return fmt.Errorf("store: create token %q of user %d: %w", tok.Name, tok.UserID, err)
+		}
+	}
 	var id int64
 	err := t.savepoint(ctx, func() error {
 		return t.tx.QueryRowContext(ctx, q, tok.UserID, tok.Name, tok.Description,
-			tok.Scopes.String(), tok.Impersonation, tok.Revoked, t.nullDateArg(tok.ExpiresAt),
+			scopes, tok.Impersonation, tok.Revoked, t.nullDateArg(tok.ExpiresAt),
 			t.timeArg(tok.CreatedAt), t.timeArg(updated), t.nullTimeArg(tok.LastUsedAt), prev,
-			tok.Digest).Scan(&id)
+			tok.Digest, tok.Granular, granular).Scan(&id)
 	})
 	if err != nil {
 		return fmt.Errorf("store: create token %q of user %d: %w", tok.Name, tok.UserID, t.d.Classify(err))

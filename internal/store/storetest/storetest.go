@@ -98,6 +98,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"PurgeIdempotencyRecords", testPurgeIdempotencyRecords},
 		{"ConcurrentIdempotencyCreate", testConcurrentIdempotencyCreate},
 		{"Sessions", testSessions},
+		{"GranularTokenRoundTrip", testGranularTokenRoundTrip},
+		{"GranularGroupPolicy", testGranularGroupPolicy},
+		{"PermissionUses", testPermissionUses},
 	}
 	cases = append(cases, lifecycleCases()...)
 	for _, c := range cases {
