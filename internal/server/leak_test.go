@@ -5,13 +5,21 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"html"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/internal/keygatetest"
 )
 
@@ -32,7 +40,7 @@ type leakBody struct {
 func (f *leakFlow) call(method, path, token, body string, header ...string) map[string]any {
 	f.t.Helper()
 	url := f.srv.API + path
-	if strings.HasPrefix(path, "/-/") || strings.Contains(path, ".git/") {
+	if strings.HasPrefix(path, "/-/") || strings.Contains(path, ".git/") || strings.HasPrefix(path, "/jwt/") || strings.HasPrefix(path, "/oauth/") {
 		url = f.srv.URL + path
 	}
 	req, _ := http.NewRequest(method, url, strings.NewReader(body))
@@ -40,12 +48,20 @@ func (f *leakFlow) call(method, path, token, body string, header ...string) map[
 	case token == "":
 	case len(header) > 0 && header[0] == "Basic":
 		req.SetBasicAuth("oauth2", token)
-	case len(header) > 0:
+	case len(header) > 0 && header[0] == "Form": // the caller's token, a form body
+		req.Header.Set("Authorization", "Bearer "+token)
+	case len(header) > 0 && header[0] != "":
 		req.Header.Set(header[0], token)
 	default:
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if len(header) > 0 && header[0] == "Form" {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	for i := 1; i+1 < len(header); i += 2 { // extra headers as name, value pairs
+		req.Header.Set(header[i], header[i+1])
+	}
 	req.Header.Set("X-Keygate-Explain", "true")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -56,7 +72,7 @@ func (f *leakFlow) call(method, path, token, body string, header ...string) map[
 	var out map[string]any
 	_ = json.Unmarshal(b, &out)
 	carries, _ := out["token"].(string)
-	if carries != "" {
+	if strings.HasPrefix(carries, "gl") { // a Keygate token (a registry JWT is not one)
 		f.issued = append(f.issued, carries)
 	}
 	f.bodies = append(f.bodies, leakBody{what: method + " " + path, body: string(b) + fmt.Sprint(resp.Header), carries: carries})
@@ -82,14 +98,25 @@ func (f *leakFlow) token(m map[string]any) string {
 }
 
 // TestNoPlaintextAtRest runs every token flow Keygate has (personal, impersonation,
-// project, group, service-account and job tokens; rotation, reuse, revocation; Git over
-// HTTP; can-i and explained denials; bad credentials), then searches everything Keygate
-// wrote (database file or tables, logs, metrics) and every response body not meant to
-// carry a token for every token it issued.
+// project, group, service-account and job tokens; rotation, idempotent replays, reuse,
+// revocation; Git over HTTP; registry tokens; forward auth; introspection; lookup by
+// value; leaked-token reports; audit events; the web UI's create-once page; expiry
+// webhooks and mails; can-i and explained denials; bad credentials), then searches
+// everything Keygate wrote (database file or tables, logs, metrics, mails, webhook
+// deliveries) and every response body not meant to carry a token for every token it
+// issued.
 func TestNoPlaintextAtRest(t *testing.T) {
 	for _, backend := range []string{"sqlite", "postgres"} {
 		t.Run(backend, func(t *testing.T) {
-			srv := keygatetest.NewServerWith(t, keygatetest.Options{Postgres: backend == "postgres"})
+			mail := keygatetest.NewSMTP(t, nil)
+			hooks := &syncBodies{}
+			receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				b, _ := io.ReadAll(r.Body)
+				hooks.add(fmt.Sprint(r.Header) + string(b))
+			}))
+			defer receiver.Close()
+			srv := keygatetest.NewServerWith(t, keygatetest.Options{Postgres: backend == "postgres", Registry: true,
+				GateFile: "../forwardauth/testdata/gate.yaml", SMTPURL: mail.URL()})
 			f := &leakFlow{t: t, srv: srv, issued: []string{srv.RootToken}}
 			root := srv.RootToken
 			u := f.call("POST", "/users", root, `{"username":"dora","email":"dora@example.com","name":"Dora","password":"explorer-123"}`)
@@ -138,6 +165,39 @@ func TestNoPlaintextAtRest(t *testing.T) {
 			f.call("GET", "/keygate/can_i?method=DELETE&path=/api/v4/projects/"+pid, imp, "")
 			f.call("DELETE", "/projects/"+pid, imp, "") // an explained denial
 			f.call("GET", "/user", "glpat-"+strings.Repeat("x", 30), "")
+
+			// Idempotent rotation: the replay carries the successor again, nothing else does.
+			idem := f.token(f.call("POST", "/users/"+uid+"/personal_access_tokens", root, `{"name":"idem","scopes":["api"]}`))
+			f.call("POST", "/personal_access_tokens/self/rotate", idem, "", "", "Idempotency-Key", "leak-1")
+			f.call("POST", "/personal_access_tokens/self/rotate", idem, "", "", "Idempotency-Key", "leak-1")
+			// Registry tokens, forward auth, introspection, lookup by value, leak reports.
+			reg := f.token(f.call("POST", "/users/"+uid+"/personal_access_tokens", root, `{"name":"reg","scopes":["read_registry","write_registry"]}`))
+			f.call("GET", "/jwt/auth?service=container_registry&scope=repository:leak/app:pull,push", reg, "", "Basic")
+			f.call("GET", "/jwt/auth?service=container_registry&scope=repository:leak/app:pull", "glpat-"+strings.Repeat("y", 30), "", "Basic")
+			f.call("GET", "/-/gate", pat, "", "", "X-Forwarded-Method", "GET", "X-Forwarded-Uri", "/api/x", "X-Forwarded-Host", "billing.internal")
+			f.call("GET", "/-/gate", imp, "", "", "X-Original-Method", "GET", "X-Original-Uri", "/team/x")
+			intro := f.token(f.call("POST", "/users/1/personal_access_tokens", root, `{"name":"intro","scopes":["introspect"]}`))
+			f.call("POST", "/oauth/introspect", intro, "token="+imp, "Form")
+			f.call("POST", "/oauth/introspect", intro, "token="+rot, "Form")
+			f.call("POST", "/admin/token", root, `{"token":"`+imp+`"}`)
+			leaked := f.token(f.call("POST", "/users/"+uid+"/personal_access_tokens", root, `{"name":"leaked","scopes":["api"]}`))
+			f.call("POST", "/keygate/revocations", "", `{"tokens":["`+leaked+`","glpat-`+strings.Repeat("z", 30)+`"]}`)
+			f.call("GET", "/audit_events", root, "")
+			f.call("GET", "/keygate/notifications", pat, "")
+			// The web UI: sign in, create a token (the one page meant to show it), list again.
+			f.web("dora", "explorer-123")
+			// Webhooks and mails at the 7-day threshold of the project's token family.
+			f.call("PUT", "/application/settings", root, `{"allow_local_requests_from_web_hooks_and_services":true}`)
+			if h := f.call("POST", "/projects/"+pid+"/hooks", root, `{"url":"`+receiver.URL+`","resource_access_token_events":true,"token":"hook-secret"}`); h["id"] == nil {
+				t.Fatalf("create hook: %v", h)
+			}
+			soon := keygate.DateOf(srv.Clock.Now()).AddDays(30).String()
+			f.call("POST", "/projects/"+pid+"/access_tokens", root, `{"name":"soon","scopes":["read_api"],"access_level":10,"expires_at":"`+soon+`"}`)
+			srv.Clock.Advance(24 * 24 * time.Hour)
+			if _, err := srv.Service.RunLifecycle(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			f.call("GET", "/projects/"+pid+"/hooks", root, "")
 			if err := srv.Service.FlushUses(context.Background()); err != nil {
 				t.Fatal(err)
 			}
@@ -148,7 +208,14 @@ func TestNoPlaintextAtRest(t *testing.T) {
 			metrics, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 
-			haystacks := map[string]string{"log": srv.Logs(), "metrics": string(metrics)}
+			var mails strings.Builder
+			for _, m := range mail.Messages() {
+				mails.WriteString(m.Data)
+			}
+			if mails.Len() == 0 || hooks.String() == "" {
+				t.Errorf("flows sent %d bytes of mail and %d of webhooks; want both", mails.Len(), len(hooks.String()))
+			}
+			haystacks := map[string]string{"log": srv.Logs(), "metrics": string(metrics), "mail": mails.String(), "webhooks": hooks.String()}
 			if backend == "sqlite" {
 				for _, name := range []string{"keygate.db", "keygate.db-wal"} {
 					b, err := os.ReadFile(filepath.Join(srv.DataDir, name))
@@ -162,8 +229,8 @@ func TestNoPlaintextAtRest(t *testing.T) {
 			if !strings.Contains(srv.Logs(), `"route":"GET /api/v4/user"`) || !strings.Contains(srv.Logs(), `"token_id":"`) {
 				t.Error("the access log lacks the route pattern or the token ID")
 			}
-			if len(f.issued) != 11 {
-				t.Fatalf("flows issued %d tokens, want 11 (a flow failed)", len(f.issued))
+			if len(f.issued) != 19 {
+				t.Fatalf("flows issued %d tokens, want 19 (a flow failed)", len(f.issued))
 			}
 			for _, tok := range f.issued {
 				needles := []string{tok, secretPart(tok)}
@@ -187,6 +254,75 @@ func TestNoPlaintextAtRest(t *testing.T) {
 			}
 		})
 	}
+}
+
+var (
+	csrfRE    = regexp.MustCompile(`name="authenticity_token" value="([^"]+)"`)
+	webTokRE  = regexp.MustCompile(`id="created-token" type="text" readonly value="([^"]+)"`)
+	webTokens = "/-/user_settings/personal_access_tokens"
+)
+
+// web signs in through the UI, creates a token with its form and opens the list again.
+func (f *leakFlow) web(login, password string) {
+	f.t.Helper()
+	jar, _ := cookiejar.New(nil)
+	hc := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	page := func(method, path string, form url.Values) (int, string) {
+		f.t.Helper()
+		req, _ := http.NewRequest(method, f.srv.URL+path, strings.NewReader(form.Encode()))
+		if form != nil {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("Origin", f.srv.URL)
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	csrf := func(body string) string {
+		m := csrfRE.FindStringSubmatch(body)
+		if m == nil {
+			f.t.Fatalf("no CSRF token in the page")
+		}
+		return html.UnescapeString(m[1])
+	}
+	_, body := page("GET", "/users/sign_in", nil)
+	if st, b := page("POST", "/users/sign_in", url.Values{"user[login]": {login}, "user[password]": {password}, "authenticity_token": {csrf(body)}}); st != http.StatusSeeOther {
+		f.t.Fatalf("web sign-in = %d %s", st, b)
+	}
+	_, body = page("GET", webTokens, nil)
+	st, created := page("POST", webTokens, url.Values{"name": {"web"}, "scopes": {"read_api"}, "authenticity_token": {csrf(body)}})
+	m := webTokRE.FindStringSubmatch(created)
+	if m == nil {
+		f.t.Fatalf("web create = %d, no token on the page", st)
+	}
+	tok := html.UnescapeString(m[1])
+	f.issued = append(f.issued, tok)
+	f.bodies = append(f.bodies, leakBody{what: "POST " + webTokens, body: created, carries: tok})
+	_, again := page("GET", webTokens, nil)
+	f.bodies = append(f.bodies, leakBody{what: "GET " + webTokens, body: again})
+	f.call("GET", "/user", tok, "")
+}
+
+// syncBodies collects what a test receiver got.
+type syncBodies struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBodies) add(v string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.b.WriteString(v)
+}
+
+func (s *syncBodies) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // secretPart is a token's random part alone: without its prefix and checksum.
