@@ -54,6 +54,23 @@ func TestGranularGrants(t *testing.T) {
 	samAll := w.granularPAT("sam", false, service.GranularRequest{Access: keygate.AccessAllMemberships, Permissions: both})
 	impersonated := w.granularPAT("dev", true, onProjects(read, app.ID))
 	root := w.granularPAT("olga", false, onProjects(both, app.ID))
+	ctx := context.Background()
+	res, err := w.srv.Service.ProjectAccess(ctx, olga, app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := w.srv.Service.ProjectSource(ctx, app, res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Created by the Owner: a grant names only projects its creator can see.
+	rt, err := w.srv.Service.CreateResourceToken(ctx, olga, src, service.ResourceTokenInput{
+		TokenInput: service.TokenInput{Name: "fine-bot", Granular: []service.GranularRequest{onProjects(read, app.ID)}}, AccessLevel: keygate.Maintainer,
+	})
+	if err != nil {
+		t.Fatalf("fine-grained project token: %v", err)
+	}
+	bot := rt.Secret.Reveal()
 
 	for _, c := range []struct {
 		name, user, pass string
@@ -79,6 +96,7 @@ func TestGranularGrants(t *testing.T) {
 		{"non-member: all memberships reaches nothing", "sam", samAll, []string{"repository:grp/app:pull", "repository:pub/site:pull"}, `[]`},
 		{"Owner through the group with a project grant", "olga", root, []string{"repository:grp/app:pull,delete,push"}, `[{"type":"repository","name":"grp/app","actions":["pull","delete"]}]`},
 		{"impersonation token", "dev", impersonated, []string{"repository:grp/app:pull,push"}, `[{"type":"repository","name":"grp/app","actions":["pull"]}]`},
+		{"fine-grained project access token pulls, never pushes or deletes", "bot", bot, []string{"repository:grp/app:pull,push,delete"}, `[{"type":"repository","name":"grp/app","actions":["pull"]}]`},
 		{"catalog never", "olga", root, []string{"registry:catalog:*"}, `[]`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
