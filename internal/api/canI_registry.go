@@ -15,7 +15,8 @@ const registryPathPrefix = "registry:"
 
 // canIRegistry answers can_i for a registry action on a repository (or, for "*" on
 // registry:catalog, the catalog): what /jwt/auth would grant the calling token, with the
-// scopes and the role that would allow it. Status is 200 when allowed, 403 when the
+// scopes and the role that would allow it (for a fine-grained token, the permission
+// instead of scopes: pull and delete have one, push none). Status is 200 when allowed, 403 when the
 // credential or the role falls short, 404 when no project the caller can see holds the
 // repository or the registry is off.
 func (a *API) canIRegistry(w http.ResponseWriter, r *http.Request, c *call, method, name string) error {
@@ -29,7 +30,16 @@ func (a *API) canIRegistry(w http.ResponseWriter, r *http.Request, c *call, meth
 	out.RequiredRole = &CanIRole{AccessLevel: int(lvl), Name: lvl.String()}
 	var ab authz.RegistryAbilities
 	if c.subject.Token != nil {
-		ab = authz.RegistryAbilitiesFor(c.subject.Token.Scopes)
+		ab = authz.TokenRegistryAbilities(*c.subject.Token)
+	}
+	granular := func() {
+		out.RequiredScopes, out.RequiredPermissions = nil, nil
+		if perm, ok := authz.RegistryPermission(act); ok {
+			out.RequiredPermissions = []requiredPermissionJSON{{Permission: perm, Label: authz.PermissionLabel(perm), Boundary: string(authz.BoundaryProject)}}
+		}
+	}
+	if ab.Granular {
+		granular()
 	}
 	deny := func(status int, reasons ...string) error {
 		out.Status, out.Reasons = status, append(out.Reasons, reasons...)
@@ -42,6 +52,9 @@ func (a *API) canIRegistry(w http.ResponseWriter, r *http.Request, c *call, meth
 	if name == "catalog" && act == authz.RegistryAll {
 		out.Route, out.RequiredRole = "registry registry:catalog:*", nil
 		if !authz.CanReadRegistryCatalog(c.subject) {
+			if ab.Granular {
+				return deny(403, "listing the registry catalog is for administrators' legacy tokens: no fine-grained permission reaches the whole registry")
+			}
 			return deny(403, "listing the registry catalog is for administrators")
 		}
 		out.Allowed, out.Status = true, 200
@@ -65,7 +78,10 @@ func (a *API) canIRegistry(w http.ResponseWriter, r *http.Request, c *call, meth
 	if !found {
 		return deny(404, "the resource does not exist or you cannot see it")
 	}
-	d := authz.DecideRegistry(c.subject, ab, t.Authz, act)
+	if t.Abilities.Granular {
+		granular()
+	}
+	d := authz.DecideRegistry(c.subject, t.Abilities, t.Authz, act)
 	if !d.Allowed {
 		if d.Code == keygate.CodeNotFound {
 			return deny(404, "the resource does not exist or you cannot see it")

@@ -21,16 +21,62 @@ const (
 // RegistryAbilities are what a credential itself permits on the container registry,
 // before any role is considered (GitLab's authentication abilities read_container_image,
 // create_container_image and admin_container_image). Fine-grained tokens fill them from
-// their permissions instead of scopes; the decision below does not change.
+// their permissions on the project instead of scopes (GranularRegistryAbilities); the
+// decision below does not change, only its denial reasons.
 type RegistryAbilities struct {
 	Pull  bool
 	Push  bool
 	Admin bool // delete and "*"
+	// Granular marks a fine-grained grant (or a legacy token held to the fine-grained
+	// checks by its group): denials name the missing permission instead of scopes.
+	Granular bool
 }
 
 // Any reports whether the credential may log in to the registry at all (GitLab's
-// has_registry_ability?).
-func (a RegistryAbilities) Any() bool { return a.Pull || a.Push || a.Admin }
+// has_registry_ability?). The gate is open to every fine-grained token: what it may
+// do is decided per project, from its grant there.
+func (a RegistryAbilities) Any() bool { return a.Pull || a.Push || a.Admin || a.Granular }
+
+// The fine-grained permissions of the container registry (spec of fine-grained tokens
+// §3.5). There is none for push: fine-grained tokens never push images.
+const (
+	PermReadContainerRepository   = "read_container_repository"
+	PermDeleteContainerRepository = "delete_container_repository"
+)
+
+// TokenRegistryAbilities are what a token permits on the registry before any project is
+// known: its scopes' abilities, or for a fine-grained token the open gate alone.
+func TokenRegistryAbilities(t keygate.Token) RegistryAbilities {
+	if t.Granular {
+		return RegistryAbilities{Granular: true}
+	}
+	return RegistryAbilitiesFor(t.Scopes)
+}
+
+// GranularRegistryAbilities are a fine-grained token's registry abilities on project
+// boundary b: pull with read_container_repository, delete with
+// delete_container_repository, where the user is a member; never push, so never "*"
+// either. A legacy token held to the checks by its group's policy has none.
+func GranularRegistryAbilities(s Subject, b Boundary) RegistryAbilities {
+	var scopes []keygate.GranularScope
+	if s.Token != nil && s.Token.Granular {
+		scopes = s.Token.GranularScopes
+	}
+	has := func(p string) bool { return len(missingPermissions(s, scopes, []string{p}, b)) == 0 }
+	return RegistryAbilities{Pull: has(PermReadContainerRepository), Admin: has(PermDeleteContainerRepository), Granular: true}
+}
+
+// RegistryPermission is the fine-grained permission an action needs; ok is false for
+// push and "*", which no permission allows.
+func RegistryPermission(a RegistryAction) (perm string, ok bool) {
+	switch a {
+	case RegistryPull:
+		return PermReadContainerRepository, true
+	case RegistryDelete:
+		return PermDeleteContainerRepository, true
+	}
+	return "", false
+}
 
 // RegistryAbilitiesFor maps token scopes to registry abilities (Gitlab::Auth
 // abilities_for_scopes): api pulls, pushes and deletes; read_api and read_registry pull;
@@ -117,6 +163,9 @@ func DecideRegistry(s Subject, ab RegistryAbilities, t RegistryTarget, a Registr
 		return decideJobRegistry(s, t, a)
 	}
 	if !registryAbility(ab, a) {
+		if ab.Granular {
+			return granularRegistryDenied(s, r, a)
+		}
 		return Decision{Status: 403, Code: keygate.CodeInsufficientScope, Reasons: []string{
 			"the credential's scopes do not allow " + string(a) + " (it needs one of: " + strings.Join(RegistryScopesFor(a), ", ") + ")"}}
 	}
@@ -186,8 +235,41 @@ func registryAbility(ab RegistryAbilities, a RegistryAction) bool {
 		return ab.Pull
 	case RegistryPush:
 		return ab.Push
+	case RegistryAll:
+		// "*" implies push: a fine-grained grant, which cannot push, never gets it.
+		return ab.Admin && !ab.Granular
 	}
 	return ab.Admin
+}
+
+// granularRegistryDenied explains a fine-grained refusal in the engine's terms (spec
+// §3.2): a project the subject cannot see is 404 before anything that depends on the
+// grant; push and "*" have no permission at all; otherwise the missing permission (or
+// membership) on the project.
+func granularRegistryDenied(s Subject, r Resource, a RegistryAction) Decision {
+	if !CanRead(s, r) {
+		return Decision{Status: 404, Code: keygate.CodeNotFound, Reasons: []string{"the project does not exist or you cannot see it"}}
+	}
+	perm, ok := RegistryPermission(a)
+	if !ok {
+		return Decision{Status: 403, Code: keygate.CodeInsufficientGranularScope, Reasons: []string{
+			"fine-grained tokens cannot " + registryVerb(a) + ": no fine-grained permission allows pushing images (use a legacy token with write_registry)"}}
+	}
+	var scopes []keygate.GranularScope
+	if s.Token != nil && s.Token.Granular {
+		scopes = s.Token.GranularScopes
+	}
+	b := Boundary{Kind: BoundaryProject, Found: true, ID: r.ID, Access: r.Access, Readable: true}
+	return Decision{Status: 403, Code: keygate.CodeInsufficientGranularScope,
+		Message: GranularMessage(BoundaryProject, []string{perm}),
+		Reasons: granularReasons(s, scopes, []string{perm}, b, true)}
+}
+
+func registryVerb(a RegistryAction) string {
+	if a == RegistryAll {
+		return "be granted \"*\" (it implies push)"
+	}
+	return string(a)
 }
 
 func registryDenied(code keygate.Code, reason string) Decision {
@@ -195,7 +277,8 @@ func registryDenied(code keygate.Code, reason string) Decision {
 }
 
 // CanReadRegistryCatalog reports whether the subject may list every repository
-// (registry:catalog:*): administrators only, never a job.
+// (registry:catalog:*): administrators only, never a job, never a fine-grained token (no
+// permission reaches the whole registry).
 func CanReadRegistryCatalog(s Subject) bool {
-	return s.Authenticated() && s.JobProjectID == 0 && s.Admin()
+	return s.Authenticated() && s.JobProjectID == 0 && s.Admin() && !(s.Token != nil && s.Token.Granular)
 }

@@ -39,6 +39,9 @@ type Authorizer struct {
 type Target struct {
 	Project keygate.Project
 	Authz   authz.RegistryTarget
+	// Abilities are the caller's on this project: the credential's, or for a
+	// fine-grained token (or a legacy one under a group enforcing them) its grant here.
+	Abilities authz.RegistryAbilities
 }
 
 // Resolve finds the project of a normalised repository name: the longest of its
@@ -53,6 +56,9 @@ func (a Authorizer) Resolve(ctx context.Context, c Caller, name string) (t Targe
 		return Target{}, false, err
 	}
 	t = Target{Project: p, Authz: authz.RegistryTarget{Resource: res, Level: p.ContainerRegistryAccessLevel}}
+	if t.Abilities, err = a.projectAbilities(ctx, c, p, res); err != nil {
+		return Target{}, false, err
+	}
 	if c.Job != nil && p.ID != c.Job.Project.ID {
 		switch err := a.Service.JobReach(ctx, *c.Job, p); {
 		case err == nil:
@@ -62,6 +68,28 @@ func (a Authorizer) Resolve(ctx context.Context, c Caller, name string) (t Targe
 		}
 	}
 	return t, true, nil
+}
+
+// projectAbilities applies the fine-grained checks (spec of fine-grained tokens §3.5,
+// §5): a fine-grained token's abilities on p come from its grant on p's boundary, and a
+// legacy token of a human under a top-level group enforcing fine-grained tokens is held
+// to the same checks, which it cannot pass. Anyone else keeps the credential's.
+func (a Authorizer) projectAbilities(ctx context.Context, c Caller, p keygate.Project, res authz.Resource) (authz.RegistryAbilities, error) {
+	s := c.Subject
+	if s.Token == nil || c.Job != nil {
+		return c.Abilities, nil
+	}
+	enforced := false
+	if !s.Token.Granular {
+		var err error
+		if enforced, err = a.Service.GranularEnforced(ctx, s, p.Namespace.TraversalIDs); err != nil {
+			return authz.RegistryAbilities{}, err
+		}
+	}
+	if !authz.GranularApplies(s, enforced) {
+		return c.Abilities, nil
+	}
+	return authz.GranularRegistryAbilities(s, authz.ProjectBoundary(s, p, res)), nil
 }
 
 // Grant judges one scope: the access to put in the token, or ok false when nothing of
@@ -88,7 +116,7 @@ func (a Authorizer) Grant(ctx context.Context, c Caller, sc Scope) (Access, bool
 	}
 	var granted []string
 	for _, act := range sc.Actions {
-		if authz.DecideRegistry(c.Subject, c.Abilities, t.Authz, authz.RegistryAction(act)).Allowed {
+		if authz.DecideRegistry(c.Subject, t.Abilities, t.Authz, authz.RegistryAction(act)).Allowed {
 			granted = append(granted, act)
 		}
 	}

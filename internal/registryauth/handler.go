@@ -194,7 +194,7 @@ func (h *Handler) authenticate(r *http.Request) (Caller, error) {
 		return Caller{}, err
 	}
 	return Caller{
-		Subject: pr.Subject(), Abilities: authz.RegistryAbilitiesFor(pr.Token.Scopes),
+		Subject: pr.Subject(), Abilities: authz.TokenRegistryAbilities(pr.Token),
 		Username: pr.User.Username, TokenID: pr.Token.ID, Fingerprint: fingerprint(password),
 	}, nil
 }

@@ -254,6 +254,37 @@ func TestRealRegistry(t *testing.T) {
 	_, err = c.push("pub/site/img", auth("", ""))
 	refused(t, "anonymous push", err)
 
+	// Fine-grained tokens (spec of fine-grained tokens §3.5): read_container_repository
+	// on the group above pulls, nothing pushes, a grant on another project reaches
+	// nothing, and delete_container_repository deletes as a Maintainer.
+	read := []string{authz.PermReadContainerRepository}
+	fine := auth("dev", w.granularPAT("dev", false, onGroups(append(read, authz.PermDeleteContainerRepository), w.grp.ID)))
+	if got, err := c.pull("grp/app/web", fine); err != nil || got != want {
+		t.Errorf("fine-grained pull = %v, %v, want %v", got, err, want)
+	}
+	_, err = c.push("grp/app/web", fine)
+	refused(t, "fine-grained push", err)
+	_, err = c.pull("grp/app/web", auth("dev", w.granularPAT("dev", false, onProjects(read, w.p["site"].ID))))
+	refused(t, "fine-grained pull outside the grant", err)
+	gone, err := c.push("grp/app/gone", dev)
+	if err != nil {
+		t.Fatalf("Developer push: %v", err)
+	}
+	goneDigest, _ := gone.Digest()
+	del, err := name.NewDigest(c.host+"/grp/app/gone@"+goneDigest.String(), name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused(t, "fine-grained delete without delete_container_repository",
+		remote.Delete(del, auth("mia", w.granularPAT("mia", false, onProjects(read, w.p["app"].ID))), remote.WithContext(t.Context())))
+	miaFine := auth("mia", w.granularPAT("mia", false, onProjects([]string{authz.PermDeleteContainerRepository}, w.p["app"].ID)))
+	if err := remote.Delete(del, miaFine, remote.WithContext(t.Context())); err != nil {
+		t.Errorf("fine-grained delete as a Maintainer: %v", err)
+	}
+	if _, err := remote.Head(del, dev, remote.WithContext(t.Context())); err == nil {
+		t.Error("the deleted image is still there")
+	}
+
 	// Disabling the project's registry stops pulls at once (on the next token).
 	w.setRegistry(w.p["app"], keygate.RegistryDisabled)
 	_, err = c.pull("grp/app/web", dev)
