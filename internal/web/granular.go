@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/internal/authz"
@@ -259,11 +260,14 @@ type usageReport struct {
 		BoundaryID  *int64   `json:"boundary_id"`
 		Count       int64    `json:"count"`
 		LastUsedAt  string   `json:"last_used_at"`
+		// Where names the boundary for the page ("project group/app").
+		Where string `json:"-"`
 	} `json:"uses"`
 	GranularScopes json.RawMessage `json:"granular_scopes"`
 	UnusedScopes   []string        `json:"unused_scopes"`
-	// Suggestion is granular_scopes indented, ready to paste.
+	// Suggestion is granular_scopes indented, ready to paste; Lines its height.
 	Suggestion string `json:"-"`
+	Lines      int    `json:"-"`
 }
 
 func decodeUsage(body []byte) (usageReport, error) {
@@ -276,6 +280,7 @@ func decodeUsage(body []byte) (usageReport, error) {
 		return u, err
 	}
 	u.Suggestion = string(pretty)
+	u.Lines = strings.Count(u.Suggestion, "\n") + 1
 	return u, nil
 }
 
@@ -314,6 +319,25 @@ func (w *Web) tokenDetail(rw http.ResponseWriter, r *http.Request, s signedIn, s
 		if err != nil {
 			w.internalError(rw, r, err)
 			return
+		}
+		d := w.grantDescriber()
+		for i, use := range u.Uses {
+			u.Uses[i].Where = use.Boundary
+			if use.BoundaryID != nil {
+				sc := keygate.GranularScope{}
+				switch use.Boundary {
+				case string(authz.BoundaryProject):
+					sc.ProjectID = *use.BoundaryID
+				case string(authz.BoundaryGroup):
+					sc.GroupID = *use.BoundaryID
+				}
+				if u.Uses[i].Where = d.target(r.Context(), sc); u.Uses[i].Where == "" {
+					u.Uses[i].Where = use.Boundary + " " + strconv.FormatInt(*use.BoundaryID, 10)
+				}
+			}
+			if at, err := time.Parse(time.RFC3339, use.LastUsedAt); err == nil {
+				u.Uses[i].LastUsedAt = at.UTC().Format("2006-01-02 15:04 UTC")
+			}
 		}
 		p.Usage = &u
 	}
