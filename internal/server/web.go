@@ -2,8 +2,10 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 
+	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/internal/api"
 	"github.com/keygate/keygate/internal/service"
 	"github.com/keygate/keygate/internal/web"
@@ -25,6 +27,13 @@ func newWeb(cfg Config, a *api.API, notFound http.Handler) http.Handler {
 				out.RequiredRole = ans.RequiredRole.Name
 			}
 			return out, nil
+		},
+		Usage: func(ctx context.Context, t keygate.Token, days int) ([]byte, error) {
+			rep, err := a.UsageReport(ctx, t, days)
+			if err != nil {
+				return nil, err
+			}
+			return json.Marshal(rep)
 		},
 	})
 	if err != nil {

@@ -212,6 +212,7 @@ func (w *Web) credentials(rw http.ResponseWriter, r *http.Request, s signedIn) {
 		}
 		owners := map[int64]keygate.User{}
 		now := w.svc.Clock().Now()
+		grants := w.grantDescriber()
 		for _, t := range ts {
 			o, ok := owners[t.UserID]
 			if !ok {
@@ -223,6 +224,7 @@ func (w *Web) credentials(rw http.ResponseWriter, r *http.Request, s signedIn) {
 			}
 			row := rowFor(t, now)
 			row.Owner, row.Type = o.Username, string(t.TypeFor(o))
+			row.Grant = grants.lines(r.Context(), t)
 			p.Rows = append(p.Rows, row)
 		}
 		p.Total, p.Page = n, f.Page.Number

@@ -234,6 +234,33 @@ func TestBrowserProjectToken(t *testing.T) {
 	if row := text(t, ctx, "table"); !strings.Contains(row, "deploy") || !strings.Contains(row, "Bot") {
 		t.Errorf("members table %q, want the deploy bot marked Bot", row)
 	}
+
+	// A fine-grained personal token on this project, from the form: it reads the
+	// project, and the members list (a permission it was not given) is refused.
+	pats := s.URL + "/-/user_settings/personal_access_tokens"
+	do(t, ctx, "create a fine-grained token",
+		chromedp.Navigate(pats),
+		chromedp.WaitVisible(css("#kind-granular")),
+		chromedp.SendKeys(css("#token-name"), "reader"),
+		chromedp.Click(css("#kind-granular")),
+		chromedp.SetValue(css("#granular-access"), "selected_memberships"),
+		chromedp.Click(css("#perm-read_project")),
+		chromedp.SendKeys(css("#granular-projects"), "root/web"),
+		clickLoad("button.primary"),
+		chromedp.WaitVisible(css("#created-token")),
+	)
+	fine := get(t, ctx, "read the fine-grained token", chromedp.Value(css("#created-token")))
+	if st := tokenStatus(t, s, fine, "/projects/"+strconv.FormatInt(pid, 10)); st != 200 {
+		t.Fatalf("GET the project with the fine-grained token = %d, want 200", st)
+	}
+	st, body := tokenBody(t, s, fine, "/projects/"+strconv.FormatInt(pid, 10)+"/members")
+	if st != 403 || !strings.Contains(body, `"error":"insufficient_granular_scope"`) || !strings.Contains(body, "[Member: Read]") {
+		t.Fatalf("GET the members with the fine-grained token = %d %s, want 403 insufficient_granular_scope", st, body)
+	}
+	do(t, ctx, "reload", chromedp.Navigate(pats), chromedp.WaitVisible(css("#active-heading")))
+	if table := text(t, ctx, "table"); !strings.Contains(table, "selected_memberships on project root/web: read_project") {
+		t.Errorf("token table %q, want the reader token's grant", table)
+	}
 }
 
 // TestBrowserAdminInventoryRevoke: root revokes alice's token from the credentials

@@ -206,12 +206,20 @@ func group(t *testing.T, s *keygatetest.Server, path string, member keygate.User
 // tokenStatus calls an API path with a token.
 func tokenStatus(t *testing.T, s *keygatetest.Server, token, path string) int {
 	t.Helper()
+	st, _ := tokenBody(t, s, token, path)
+	return st
+}
+
+// tokenBody calls an API path with a token and returns the status and body.
+func tokenBody(t *testing.T, s *keygatetest.Server, token, path string) (int, string) {
+	t.Helper()
 	req, _ := http.NewRequest("GET", s.API+path, nil)
 	req.Header.Set("PRIVATE-TOKEN", token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	return resp.StatusCode
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }

@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"context"
 	"flag"
 	"os"
 	"path/filepath"
@@ -55,6 +56,18 @@ func TestScreenshots(t *testing.T) {
 	shot("personal_access_tokens_created")
 	do(t, ctx, "tokens page", chromedp.Navigate(pats), chromedp.WaitVisible(css("#active-heading")))
 	shot("personal_access_tokens")
+	do(t, ctx, "a refused fine-grained form",
+		chromedp.Navigate(pats),
+		chromedp.SendKeys(css("#token-name"), "deploy"),
+		chromedp.Click(css("#kind-granular")),
+		chromedp.SetValue(css("#granular-access"), "selected_memberships"),
+		chromedp.Click(css("#perm-read_project")),
+		clickLoad("button.primary"),
+		chromedp.WaitVisible(css("#granular_namespaces-error")),
+	)
+	shot("personal_access_tokens_granular_error")
+	do(t, ctx, "token usage", chromedp.Navigate(pats+"/"+strconv.FormatInt(tokenID(t, s, 1, "read-only", true), 10)), chromedp.WaitVisible(css("#suggested-grant")))
+	shot("personal_access_token_usage")
 	do(t, ctx, "project tokens", chromedp.Navigate(s.URL+"/root/website/-/settings/access_tokens"), chromedp.WaitVisible(css("#token-role")))
 	shot("project_access_tokens")
 	do(t, ctx, "members", chromedp.Navigate(s.URL+"/root/website/-/project_members"), chromedp.WaitVisible(css("table")))
@@ -83,7 +96,7 @@ func newScreenshotWorld(t *testing.T) *keygatetest.Server {
 	s := keygatetest.NewServer(t)
 	setPassword(t, s, 1, testPassword)
 	alice := user(t, s, "alice", false)
-	s.Token(t, 1, "read-only", keygate.ScopeReadAPI, keygate.ScopeReadUser)
+	readOnly := s.Token(t, 1, "read-only", keygate.ScopeReadAPI, keygate.ScopeReadUser)
 	s.Token(t, alice.ID, "laptop", keygate.ScopeAPI)
 	s.Token(t, alice.ID, "ci-runner", keygate.ScopeReadRepository, keygate.ScopeWriteRepository)
 	project(t, s, "website", alice, keygate.Developer)
@@ -94,5 +107,13 @@ func newScreenshotWorld(t *testing.T) *keygatetest.Server {
 	group(t, s, "platform", alice, keygate.Maintainer)
 	const sa = "/groups/platform/-/settings/service_accounts"
 	c.post(sa, sa, map[string][]string{"name": {"Release automation"}, "username": {"release-bot"}})
+	const pats = "/-/user_settings/personal_access_tokens"
+	c.post(pats, pats, map[string][]string{"name": {"website reader"}, "token_kind": {"granular"}, "granular_access": {"selected_memberships"},
+		"granular_permissions": {"read_project", "download_code"}, "granular_projects": {"root/website"}, "granular_groups": {"platform"}})
+	tokenStatus(t, s, readOnly, "/projects/root%2Fwebsite")
+	tokenStatus(t, s, readOnly, "/projects/root%2Fwebsite/members")
+	if err := s.Service.FlushUses(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	return s
 }

@@ -62,6 +62,8 @@ type createForm struct {
 	MaxExpiry     string // "" when expiry is optional
 	Required      bool
 	DefaultLevel  int
+	// Granular offers a fine-grained grant instead of scopes; nil: scopes only.
+	Granular *granularForm
 }
 
 // tokenRow is one line of a token table.
@@ -73,6 +75,10 @@ type tokenRow struct {
 	ExpiresIn string
 	Warn      bool
 	State     string
+	// Grant is a fine-grained token's stored scopes (its scopes column).
+	Grant []grantLine
+	// Detail links the token's own page (its use and suggested grant); "" for none.
+	Detail string
 }
 
 // newToken is a token just created or rotated, shown once.
@@ -109,6 +115,8 @@ type tokenScope struct {
 	revoke                func(ctx context.Context, id int64) error
 	page                  string // template, tokens.html unless set
 	extra                 any
+	// detail: each token has a page of its own at base/<id> (use and suggestion).
+	detail bool
 }
 
 // expiryBounds are the create form's date limits on the service clock.
@@ -141,19 +149,7 @@ func scopeOptions(allowed func(keygate.Scope) bool) []scopeOption {
 // parseTokenForm reads name, description, expiry and scopes. Shape errors are the
 // transport's (as the API's parameter errors); the rules are the service's.
 func parseTokenForm(f url.Values, allowed func(keygate.Scope) bool) (service.TokenInput, fieldErrors) {
-	errs := fieldErrors{}
-	in := service.TokenInput{Name: strings.TrimSpace(f.Get("name")), Description: strings.TrimSpace(f.Get("description"))}
-	if in.Name == "" {
-		errs["name"] = "Name can't be blank"
-	}
-	if raw := strings.TrimSpace(f.Get("expires_at")); raw != "" {
-		d, err := keygate.ParseDate(raw)
-		if err != nil {
-			errs["expires_at"] = "Expiration date must be a date such as 2026-07-31"
-		} else {
-			in.ExpiresAt = &d
-		}
-	}
+	in, errs := parseTokenBasics(f)
 	for _, name := range f["scopes"] {
 		sc := keygate.Scope(name)
 		if !sc.Valid() || !allowed(sc) {
@@ -166,6 +162,24 @@ func parseTokenForm(f url.Values, allowed func(keygate.Scope) bool) (service.Tok
 	}
 	if len(in.Scopes) == 0 && errs["scopes"] == "" {
 		errs["scopes"] = "Select at least one scope"
+	}
+	return in, errs
+}
+
+// parseTokenBasics reads name, description and expiry.
+func parseTokenBasics(f url.Values) (service.TokenInput, fieldErrors) {
+	errs := fieldErrors{}
+	in := service.TokenInput{Name: strings.TrimSpace(f.Get("name")), Description: strings.TrimSpace(f.Get("description"))}
+	if in.Name == "" {
+		errs["name"] = "Name can't be blank"
+	}
+	if raw := strings.TrimSpace(f.Get("expires_at")); raw != "" {
+		d, err := keygate.ParseDate(raw)
+		if err != nil {
+			errs["expires_at"] = "Expiration date must be a date such as 2026-07-31"
+		} else {
+			in.ExpiresAt = &d
+		}
 	}
 	return in, errs
 }
@@ -217,6 +231,15 @@ func (w *Web) tokenList(rw http.ResponseWriter, r *http.Request, s signedIn, sc 
 		w.internalError(rw, r, err)
 		return
 	}
+	d := w.grantDescriber()
+	active, inactive = d.describe(ctx, active), d.describe(ctx, inactive)
+	if sc.detail {
+		for _, rows := range [][]tokenRow{active, inactive} {
+			for i := range rows {
+				rows[i].Detail = fmt.Sprintf("%s/%d", sc.base, rows[i].Token.ID)
+			}
+		}
+	}
 	if v.Title == "" {
 		v = s.view(sc.title)
 	}
@@ -257,6 +280,10 @@ func (w *Web) tokenAction(rw http.ResponseWriter, r *http.Request, s signedIn, s
 	}
 	idStr, action, ok := strings.Cut(rest, "/")
 	id, err := strconv.ParseInt(idStr, 10, 64)
+	if !ok && err == nil && id > 0 && sc.detail {
+		w.tokenDetail(rw, r, s, sc, id)
+		return
+	}
 	if !ok || err != nil || id <= 0 || (action != "revoke" && action != "rotate") || sc.revoke == nil {
 		w.pageNotFound(rw, r)
 		return
@@ -374,9 +401,10 @@ func (w *Web) personalScope(s signedIn) tokenScope {
 	allowed := func(sc keygate.Scope) bool { return !sc.Admin() || me.Admin }
 	return tokenScope{
 		title: "Personal access tokens", heading: "Personal access tokens",
-		intro: "You can generate a personal access token for each application you use that needs access to the GitLab API or Git over HTTP.",
-		base:  "/-/user_settings/personal_access_tokens",
-		form:  w.formWith(scopeOptions(allowed), nil),
+		intro:  "You can generate a personal access token for each application you use that needs access to the GitLab API or Git over HTTP.",
+		base:   "/-/user_settings/personal_access_tokens",
+		form:   w.formWithGrant(scopeOptions(allowed)),
+		detail: true,
 		list: func(ctx context.Context, state string) ([]tokenRow, error) {
 			ts, _, err := w.svc.Tokens(ctx, sub, store.TokenFilter{UserID: me.ID, Impersonation: ptr(false), State: state, Sort: sortFor(state), Page: store.Page{Number: 1, Size: 100}})
 			return rowsFor(ts, w.svc.Clock().Now()), err
@@ -389,12 +417,7 @@ func (w *Web) personalScope(s signedIn) tokenScope {
 			return t, err
 		},
 		create: func(ctx context.Context, f url.Values) (keygate.Token, secret.Token, fieldErrors, error) {
-			in, fe := parseTokenForm(f, allowed)
-			if len(fe) > 0 {
-				return keygate.Token{}, secret.Token{}, fe, nil
-			}
-			iss, err := w.svc.CreatePersonalToken(ctx, sub, me.ID, in)
-			return iss.Token, iss.Secret, nil, err
+			return w.createPersonal(ctx, sub, me.ID, f, allowed)
 		},
 		rotate: func(ctx context.Context, id int64) (keygate.Token, secret.Token, error) {
 			iss, err := w.svc.Rotate(ctx, sub, id, nil)
@@ -414,6 +437,47 @@ func (w *Web) formWith(scopes []scopeOption, levels []levelOption) func(ctx cont
 		f.Scopes, f.Levels = scopes, levels
 		return f
 	}
+}
+
+// formWithGrant is formWith plus the fine-grained grant section.
+func (w *Web) formWithGrant(scopes []scopeOption) func(ctx context.Context) createForm {
+	base := w.formWith(scopes, nil)
+	return func(ctx context.Context) createForm {
+		f := base(ctx)
+		f.Granular = granularOptions()
+		return f
+	}
+}
+
+// createPersonal creates a personal token from the form: legacy scopes, or a
+// fine-grained grant read into service.TokenInput.Granular as the API reads
+// granular_scopes. The service's refusals of a grant are shown next to their fields.
+func (w *Web) createPersonal(ctx context.Context, sub authz.Subject, userID int64, f url.Values, allowed func(keygate.Scope) bool) (keygate.Token, secret.Token, fieldErrors, error) {
+	if !wantsGranular(f) {
+		in, fe := parseTokenForm(f, allowed)
+		if len(fe) > 0 {
+			return keygate.Token{}, secret.Token{}, fe, nil
+		}
+		iss, err := w.svc.CreatePersonalToken(ctx, sub, userID, in)
+		return iss.Token, iss.Secret, nil, err
+	}
+	in, fe := parseTokenBasics(f)
+	grant, err := w.parseGrant(ctx, f, fe)
+	if err != nil {
+		return keygate.Token{}, secret.Token{}, nil, err
+	}
+	if len(fe) > 0 {
+		return keygate.Token{}, secret.Token{}, fe, nil
+	}
+	in.Granular = grant
+	iss, err := w.svc.CreatePersonalToken(ctx, sub, userID, in)
+	if err != nil {
+		if fe, ok := grantErrors(err); ok {
+			return keygate.Token{}, secret.Token{}, fe, nil
+		}
+		return keygate.Token{}, secret.Token{}, nil, err
+	}
+	return iss.Token, iss.Secret, nil, nil
 }
 
 // sortFor: active tokens by expiry (soonest first, as GitLab), inactive newest first.

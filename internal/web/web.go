@@ -50,6 +50,8 @@ type Config struct {
 	ExternalURL string
 	// CanI answers the "can this token do X?" form; nil hides the form.
 	CanI CanIFunc
+	// Usage gives a token's usage report for its page; nil hides the suggestion.
+	Usage UsageFunc
 	// NotFound answers paths the UI does not serve (the server's JSON 404).
 	NotFound http.Handler
 }
@@ -59,6 +61,7 @@ type Web struct {
 	svc         *service.Service
 	log         *slog.Logger
 	canI        CanIFunc
+	usage       UsageFunc
 	notFound    http.Handler
 	secure      bool
 	pages       map[string]*template.Template
@@ -95,7 +98,7 @@ func New(cfg Config) (*Web, error) {
 		cfg.NotFound = http.NotFoundHandler()
 	}
 	w := &Web{
-		svc: cfg.Service, log: cfg.Logger, canI: cfg.CanI, notFound: cfg.NotFound,
+		svc: cfg.Service, log: cfg.Logger, canI: cfg.CanI, usage: cfg.Usage, notFound: cfg.NotFound,
 		secure: strings.HasPrefix(cfg.ExternalURL, "https://"), externalURL: strings.TrimRight(cfg.ExternalURL, "/"),
 	}
 	pages, err := parsePages()
