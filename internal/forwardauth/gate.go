@@ -228,7 +228,7 @@ func (g *Gate) authenticate(r *http.Request, raw string, job bool) (*identity, e
 	}
 	scopes := pr.Token.Scopes
 	if pr.Token.Granular {
-		scopes = grantedScopes // what X-Keygate-Scopes reports, as the API's token objects do
+		scopes = fineScopes // what X-Keygate-Scopes reports, as the API's token objects do
 	}
 	return &identity{user: pr.User, tokenID: pr.Token.ID, tokenType: pr.Type, scopes: scopes, subject: pr.Subject()}, nil
 }

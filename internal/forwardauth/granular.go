@@ -13,9 +13,9 @@ import (
 // member_of project or group, or without member_of on the user boundary. Legacy tokens
 // are judged by scopes alone.
 
-// grantedScopes is the scope list a fine-grained token reports (GitLab stores
+// fineScopes is the scope list a fine-grained token reports (GitLab stores
 // scopes: ["granular"]).
-var grantedScopes = keygate.Scopes{keygate.ScopeGranular}
+var fineScopes = keygate.Scopes{keygate.ScopeGranular}
 
 // userBoundary is where a service without member_of checks its permissions.
 var userBoundary = authz.Boundary{Kind: authz.BoundaryUser, Found: true, Readable: true}
