@@ -61,9 +61,28 @@ type Identity struct {
 	// TokenType is Keygate's type: personal, impersonation, project, group,
 	// service_account or job.
 	TokenType string
-	Scopes    []string
+	// Scopes are the token's scopes; a fine-grained token's are ["granular"].
+	Scopes []string
 	// ExpiresAt is when the token stops working; zero when it never expires.
 	ExpiresAt time.Time
+	// Granular marks a fine-grained token, whose permissions are in GranularScopes.
+	Granular bool
+	// GranularScopes is a fine-grained token's grant, one entry per stored scope, as
+	// Keygate's token objects list it (nil for other tokens).
+	GranularScopes []GranularScope
+}
+
+// GranularScope is one stored scope of a fine-grained token.
+type GranularScope struct {
+	// Access is personal_projects, all_memberships, selected_memberships, user or
+	// instance.
+	Access      string   `json:"access"`
+	Permissions []string `json:"permissions"`
+	// ProjectID is the selected project (0 otherwise).
+	ProjectID int64 `json:"project_id"`
+	// GroupID is the selected group, which covers its subgroups and projects (0
+	// otherwise).
+	GroupID int64 `json:"group_id"`
 }
 
 // HasScope reports whether the token carries scope.
@@ -258,6 +277,8 @@ type introspection struct {
 	Exp              int64  `json:"exp"`
 	KeygateTokenID   int64  `json:"keygate_token_id"`
 	KeygateTokenType string `json:"keygate_token_type"`
+	// KeygateGranularScopes: a null project_id or group_id decodes as 0.
+	KeygateGranularScopes []GranularScope `json:"keygate_granular_scopes"`
 }
 
 func (g *Gate) introspect(ctx context.Context, raw string) (Identity, error) {
@@ -294,7 +315,8 @@ func (g *Gate) introspect(ctx context.Context, raw string) (Identity, error) {
 		return Identity{}, ErrInactive
 	}
 	uid, _ := strconv.ParseInt(in.Sub, 10, 64)
-	id := Identity{Username: in.Username, UserID: uid, TokenID: in.KeygateTokenID, TokenType: in.KeygateTokenType}
+	id := Identity{Username: in.Username, UserID: uid, TokenID: in.KeygateTokenID, TokenType: in.KeygateTokenType,
+		Granular: in.KeygateGranularScopes != nil, GranularScopes: in.KeygateGranularScopes}
 	if in.Scope != "" {
 		id.Scopes = strings.Fields(in.Scope)
 	}

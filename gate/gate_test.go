@@ -6,14 +6,17 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/gate"
 	"github.com/keygate/keygate/internal/keygatetest"
+	kgservice "github.com/keygate/keygate/internal/service"
 )
 
 // service is a Go service behind the middleware: it answers with the identity it got.
@@ -312,5 +315,38 @@ func TestCredential(t *testing.T) {
 	r.SetBasicAuth("user", "tok")
 	if got := gate.Credential(r); got != "tok" {
 		t.Errorf("Credential(basic) = %q, want tok", got)
+	}
+}
+
+// TestFineGrainedIdentity: the identity of a fine-grained token carries its grant, as
+// introspection reports it; a scope policy refuses it (its one scope is "granular").
+func TestFineGrainedIdentity(t *testing.T) {
+	t.Parallel()
+	srv := keygatetest.NewServer(t)
+	w := keygatetest.NewGateWorld(t, srv)
+	g := newGate(t, srv, w.Tokens["introspect"], gate.Config{})
+	fine := w.FineToken(t, "dev",
+		kgservice.GranularRequest{Access: keygate.AccessSelectedMemberships, Permissions: []string{"read_project"}, GroupIDs: []int64{w.Acme.ID}},
+		kgservice.GranularRequest{Access: keygate.AccessUser, Permissions: []string{"read_user"}})
+	id, err := g.Check(context.Background(), fine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []gate.GranularScope{
+		{Access: "selected_memberships", Permissions: []string{"read_project"}, GroupID: w.Acme.ID},
+		{Access: "user", Permissions: []string{"read_user"}},
+	}
+	if !id.Granular || !slices.Equal(id.Scopes, []string{"granular"}) || !slices.EqualFunc(id.GranularScopes, want, func(a, b gate.GranularScope) bool {
+		return a.Access == b.Access && a.ProjectID == b.ProjectID && a.GroupID == b.GroupID && slices.Equal(a.Permissions, b.Permissions)
+	}) {
+		t.Errorf("fine-grained identity = %+v, want granular with %+v", id, want)
+	}
+	legacy, err := g.Check(context.Background(), w.Tokens["dev"])
+	if err != nil || legacy.Granular || legacy.GranularScopes != nil {
+		t.Errorf("legacy identity = %+v, %v, want no grant", legacy, err)
+	}
+	waitConnected(t, g)
+	if status, body, _ := call(t, service(t, g, gate.Policy{ScopesAny: []string{"api"}}).URL, fine); status != 403 {
+		t.Errorf("fine-grained token under a scope policy = %d %v, want 403", status, body)
 	}
 }

@@ -43,6 +43,11 @@ func TestGateCheck(t *testing.T) {
 	if out != "" {
 		t.Errorf("stdout = %q, want nothing for a bad file", out)
 	}
+	perms := filepath.Join(dir, "perms.yaml")
+	writeGateFile(t, perms, "services:\n  - name: api\n    require:\n      member_of: acme\n      permissions:\n        - read_project\n        - read_everything\n")
+	if _, errOut, err = runCLI(t, testEnv, "", "gate", "check", perms); err == nil || !strings.Contains(errOut, perms+`:7: unknown permission "read_everything"`) {
+		t.Errorf("gate check unknown permission = %q %v, want the error on line 7", errOut, err)
+	}
 	yaml := filepath.Join(dir, "yaml.yaml")
 	writeGateFile(t, yaml, "services:\n  - name: a\n    paths: a: b\n")
 	if _, errOut, err = runCLI(t, testEnv, "", "gate", "check", yaml); err == nil || !strings.Contains(errOut, yaml+":3: invalid YAML") {

@@ -38,6 +38,9 @@ type introspectionJSON struct {
 	KeygateTokenID   int64  `json:"keygate_token_id"`
 	KeygateTokenType string `json:"keygate_token_type"`
 	KeygateProjectID int64  `json:"keygate_job_project_id,omitempty"`
+	// KeygateGranularScopes is a fine-grained token's grant, in the shape of token
+	// objects' granular_scopes; absent for other tokens.
+	KeygateGranularScopes []granularScopeJSON `json:"keygate_granular_scopes,omitempty"`
 }
 
 // introspectTokenTypes are RFC 7662 token_type values, GitLab's names for the kinds.
@@ -102,7 +105,8 @@ func (a *API) introspect(w http.ResponseWriter, r *http.Request, lim *service.Li
 		Active: true, Scope: strings.Join(in.Scopes.Strings(), " "), Username: in.User.Username,
 		Sub: strconv.FormatInt(in.User.ID, 10), TokenType: introspectTokenTypes[in.Type],
 		Iat: in.CreatedAt.Unix(), KeygateTokenID: in.TokenID, KeygateTokenType: string(in.Type),
-		KeygateProjectID: in.JobProjectID,
+		KeygateProjectID:      in.JobProjectID,
+		KeygateGranularScopes: granularScopes(keygate.Token{Granular: in.Granular, GranularScopes: in.GranularScopes}),
 	}
 	if in.ExpiresAt != nil {
 		exp := in.ExpiresAt.Unix()

@@ -96,6 +96,54 @@ func TestIntrospectActive(t *testing.T) {
 	}
 }
 
+// TestIntrospectFineGrained: a fine-grained token reports its stored scope "granular"
+// and its grant in keygate_granular_scopes, in the shape of token objects'
+// granular_scopes; a legacy token has no such field.
+func TestIntrospectFineGrained(t *testing.T) {
+	t.Parallel()
+	srv := keygatetest.NewServer(t)
+	w := keygatetest.NewGateWorld(t, srv)
+	caller := bearerHeader(w.Tokens["introspect"])
+	fine := w.FineToken(t, "dev",
+		service.GranularRequest{Access: keygate.AccessSelectedMemberships, Permissions: []string{"read_project", "read_member"}, GroupIDs: []int64{w.Acme.ID}, ProjectIDs: []int64{w.Ledger.ID}},
+		service.GranularRequest{Access: keygate.AccessUser, Permissions: []string{"read_user", "read_personal_access_token"}})
+	status, body, raw := introspect(t, srv.URL, caller, url.Values{"token": {fine}})
+	if status != 200 || body["active"] != true || body["scope"] != "granular" || body["username"] != "dev" ||
+		body["token_type"] != "personal_access_token" || body["keygate_token_type"] != "personal" {
+		t.Fatalf("introspect fine-grained = %d %s, want active, scope granular, dev's personal token", status, raw)
+	}
+	// The grant exactly as the token's own object lists it.
+	req, _ := http.NewRequest("GET", srv.API+"/personal_access_tokens/self", nil)
+	req.Header.Set("Private-Token", fine)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var self struct {
+		GranularScopes json.RawMessage `json:"granular_scopes"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&self); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET self = %d %v", resp.StatusCode, err)
+	}
+	got, _ := json.Marshal(body["keygate_granular_scopes"])
+	var want any
+	_ = json.Unmarshal(self.GranularScopes, &want)
+	wantJSON, _ := json.Marshal(want)
+	if string(got) != string(wantJSON) {
+		t.Errorf("keygate_granular_scopes = %s, want the token object's %s", got, wantJSON)
+	}
+	wantGrant := `[{"access":"selected_memberships","group_id":null,"permissions":["read_project","read_member"],"project_id":` + jsonID(w.Ledger.ID) + `},` +
+		`{"access":"selected_memberships","group_id":` + jsonID(w.Acme.ID) + `,"permissions":["read_project","read_member"],"project_id":null},` +
+		`{"access":"user","group_id":null,"permissions":["read_user","read_personal_access_token"],"project_id":null}]`
+	if string(got) != wantGrant {
+		t.Errorf("keygate_granular_scopes = %s, want %s", got, wantGrant)
+	}
+	if _, body, raw := introspect(t, srv.URL, caller, url.Values{"token": {w.Tokens["dev"]}}); body["keygate_granular_scopes"] != nil || strings.Contains(raw, "granular") {
+		t.Errorf("legacy token introspection = %s, want no grant", raw)
+	}
+}
+
 func jsonID(id int64) string { b, _ := json.Marshal(id); return string(b) }
 
 func TestIntrospectInactive(t *testing.T) {

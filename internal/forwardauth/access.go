@@ -35,7 +35,9 @@ type accessKey struct {
 type accessEntry struct {
 	res     authz.Resource
 	project keygate.Project
-	at      time.Time
+	// boundary is the resource as the fine-grained checks see it (its ancestors).
+	boundary authz.Boundary
+	at       time.Time
 }
 
 const (
@@ -85,7 +87,7 @@ func resolve(ctx context.Context, svc *service.Service, sub authz.Subject, path 
 	p, err := svc.Project(ctx, path)
 	if err == nil {
 		res, err := svc.ProjectAccess(ctx, sub, p)
-		return accessEntry{res: res, project: p}, err
+		return accessEntry{res: res, project: p, boundary: authz.ProjectBoundary(sub, p, res)}, err
 	}
 	if !errors.Is(err, service.ErrProjectNotFound) {
 		return accessEntry{}, err
@@ -98,5 +100,5 @@ func resolve(ctx context.Context, svc *service.Service, sub authz.Subject, path 
 		return accessEntry{}, err
 	}
 	res, err := svc.GroupAccess(ctx, sub, g)
-	return accessEntry{res: res}, err
+	return accessEntry{res: res, boundary: authz.GroupBoundary(sub, g, res)}, err
 }

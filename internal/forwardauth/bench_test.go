@@ -5,20 +5,26 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/internal/keygatetest"
+	"github.com/keygate/keygate/internal/service"
 )
 
 // BenchmarkGateWarm is one /-/gate decision inside Keygate (no network) with every cache
 // warm: token verification, the ledger service's type and scope checks, and the
-// membership of acme/billing/ledger resolved through the group tree.
+// membership of acme/billing/ledger resolved through the group tree; for the
+// fine-grained token, its permission on the project matched through the ancestors.
 func BenchmarkGateWarm(b *testing.B) {
 	for _, bc := range []struct{ name, uri, tok string }{
 		{"member_of", "/api/invoices", "dev"},
+		{"fine_grained", "/api/invoices", "fine"},
 		{"anonymous", "/status", ""},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			srv := keygatetest.NewServerWith(b, keygatetest.Options{GateFile: "testdata/gate.yaml"})
 			w := keygatetest.NewGateWorld(b, srv)
+			w.Tokens["fine"] = w.FineToken(b, "dev", service.GranularRequest{
+				Access: keygate.AccessSelectedMemberships, Permissions: []string{"read_project"}, GroupIDs: []int64{w.Acme.ID}})
 			req := httptest.NewRequest("GET", "/-/gate", nil)
 			req.Header.Set("X-Forwarded-Method", "GET")
 			req.Header.Set("X-Forwarded-Uri", bc.uri)

@@ -157,19 +157,24 @@ func (g *Gate) decide(r *http.Request) answer {
 }
 
 // judge applies the service's requirements to an authenticated caller, in the order
-// token type, scope, membership.
+// token type, scope, membership, then for a fine-grained token its permissions (which
+// replace the scope check: its only scope is "granular").
 func (g *Gate) judge(ctx context.Context, svc *Service, id *identity) answer {
 	a := answer{svc: svc, id: id}
 	req := svc.Require
+	fine := id.fineGrained()
 	var reasons []string
 	if len(req.TokenTypes) > 0 && !slices.Contains(req.TokenTypes, id.tokenType) {
 		reasons = append(reasons, "this service does not accept "+string(id.tokenType)+" tokens")
 	}
-	if reasons == nil && len(req.ScopesAny) > 0 && !slices.ContainsFunc(req.ScopesAny, id.scopes.Has) {
+	switch {
+	case reasons != nil: // the type is refused: the rest would not change that
+	case fine && len(req.Permissions) == 0 && len(req.ScopesAny) > 0:
+		reasons = []string{noPermissionsReason(req)}
+	case !fine && len(req.ScopesAny) > 0 && !slices.ContainsFunc(req.ScopesAny, id.scopes.Has):
 		reasons = append(reasons, "the token's scopes ("+id.scopes.String()+") do not include any of: "+req.ScopesAny.String())
 	}
-	// req.Permissions: no token is fine-grained yet, and a token that is not is judged
-	// by its scopes alone (docs/gate.md).
+	boundary := userBoundary
 	visible := true
 	if req.MemberOf != "" {
 		acc, err := g.access.get(ctx, g.svc, id, req.MemberOf)
@@ -183,6 +188,7 @@ func (g *Gate) judge(ctx context.Context, svc *Service, id *identity) answer {
 		}
 		visible = authz.CanRead(id.subject, acc.res)
 		a.level = acc.res.Access
+		boundary = acc.boundary
 		if reasons == nil {
 			if d := authz.DecideLevel(id.subject, acc.res, req.MinAccessLevel); !d.Allowed {
 				reasons = d.Reasons
@@ -192,6 +198,9 @@ func (g *Gate) judge(ctx context.Context, svc *Service, id *identity) answer {
 				}
 			}
 		}
+	}
+	if reasons == nil && fine && len(req.Permissions) > 0 {
+		reasons = missingPermissions(id.subject, req, boundary)
 	}
 	if reasons != nil {
 		a.status = 403
@@ -217,7 +226,11 @@ func (g *Gate) authenticate(r *http.Request, raw string, job bool) (*identity, e
 	if err != nil {
 		return nil, err
 	}
-	return &identity{user: pr.User, tokenID: pr.Token.ID, tokenType: pr.Type, scopes: pr.Token.Scopes, subject: pr.Subject()}, nil
+	scopes := pr.Token.Scopes
+	if pr.Token.Granular {
+		scopes = fineScopes // what X-Keygate-Scopes reports, as the API's token objects do
+	}
+	return &identity{user: pr.User, tokenID: pr.Token.ID, tokenType: pr.Type, scopes: scopes, subject: pr.Subject()}, nil
 }
 
 // isAuthFailure: the token is not (or no longer) good, so the client should present

@@ -11,6 +11,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/internal/authz"
 )
 
 // Policy is a parsed gate file: the services, tried in file order, and what happens to a
@@ -48,9 +49,10 @@ type Require struct {
 	MemberOf string
 	// MinAccessLevel is the least effective role on MemberOf (Guest when absent).
 	MinAccessLevel keygate.AccessLevel
-	// Permissions are fine-grained permissions. Keygate has no fine-grained tokens yet
-	// (docs/gate.md): the names are validated and kept, and a token that is not
-	// fine-grained is judged by its scopes alone.
+	// Permissions are what a fine-grained token needs instead of ScopesAny: every one,
+	// granted on the MemberOf project or group (or, without MemberOf, on the user
+	// boundary). Each names a catalogue permission that applies to that boundary kind.
+	// Legacy tokens are judged by ScopesAny alone (docs/gate.md).
 	Permissions []string
 }
 
@@ -326,6 +328,7 @@ var requireKeys = []string{"token_types", "scopes_any", "member_of", "min_access
 func (p *parser) require(n *yaml.Node) Require {
 	var r Require
 	var levelNode *yaml.Node
+	var permNodes []*yaml.Node
 	p.fields(n, "require", requireKeys, func(key string, _, v *yaml.Node) {
 		switch key {
 		case "token_types":
@@ -376,10 +379,21 @@ func (p *parser) require(n *yaml.Node) Require {
 					p.fail(pn, "permission %q must be a lower-case name such as read_project", pn.Value)
 					continue
 				}
-				r.Permissions = append(r.Permissions, pn.Value)
+				if _, ok := authz.LookupPermission(pn.Value); !ok {
+					p.fail(pn, "unknown permission %q (the catalogue: docs/permissions.md or GET /api/v4/keygate/permissions)", pn.Value)
+					continue
+				}
+				if !slices.Contains(r.Permissions, pn.Value) {
+					r.Permissions = append(r.Permissions, pn.Value)
+					permNodes = append(permNodes, pn)
+				}
 			}
 		}
 	})
+	// Applicability needs member_of, which may come after permissions in the mapping.
+	for i, name := range r.Permissions {
+		p.permissionApplies(permNodes[i], name, r.MemberOf != "")
+	}
 	if levelNode != nil && r.MemberOf == "" {
 		p.fail(levelNode, "min_access_level needs member_of: the level is judged on that group or project")
 	}
@@ -387,6 +401,31 @@ func (p *parser) require(n *yaml.Node) Require {
 		r.MinAccessLevel = keygate.Guest
 	}
 	return r
+}
+
+// permissionApplies reports a permission that no fine-grained token could hold on the
+// boundary the gate checks it on: the member_of group or project, or without member_of
+// the user boundary. Whether member_of is a group or a project is known only at request
+// time, so either kind will do here.
+func (p *parser) permissionApplies(n *yaml.Node, name string, memberOf bool) {
+	perm, _ := authz.LookupPermission(name)
+	if memberOf {
+		if !slices.Contains(perm.Boundaries, authz.BoundaryProject) && !slices.Contains(perm.Boundaries, authz.BoundaryGroup) {
+			p.fail(n, "permission %q applies to %s, not to the member_of group or project", name, boundaryList(perm.Boundaries))
+		}
+		return
+	}
+	if !slices.Contains(perm.Boundaries, authz.BoundaryUser) {
+		p.fail(n, "permission %q does not apply at the user level, where a service without member_of checks it (it applies to %s): add member_of", name, boundaryList(perm.Boundaries))
+	}
+}
+
+func boundaryList(ks []authz.BoundaryKind) string {
+	out := make([]string, len(ks))
+	for i, k := range ks {
+		out[i] = string(k)
+	}
+	return strings.Join(out, ", ")
 }
 
 func (p *parser) scalar(n *yaml.Node, key string) (string, bool) {

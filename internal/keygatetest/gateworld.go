@@ -163,3 +163,14 @@ func (w *GateWorld) resourceToken(t testing.TB, kind authz.ResourceKind, id int6
 	}
 	return rt.Secret.Reveal()
 }
+
+// FineToken creates a fine-grained personal access token of the named user with grant,
+// as POST /user/personal_access_tokens would, and returns its plaintext.
+func (w *GateWorld) FineToken(t testing.TB, user string, grant ...service.GranularRequest) string {
+	t.Helper()
+	iss, err := w.Srv.Service.CreatePersonalToken(context.Background(), authz.SystemSubject(), w.Users[user].ID, service.TokenInput{Name: "fine", Granular: grant})
+	if err != nil {
+		t.Fatalf("fine-grained token of %s: %v", user, err)
+	}
+	return iss.Secret.Reveal()
+}

@@ -21,6 +21,10 @@ type Introspection struct {
 	ExpiresAt *time.Time
 	// JobProjectID is the job's project for a CI/CD job token.
 	JobProjectID int64
+	// Granular marks a fine-grained token: Scopes is then ["granular"] (its stored
+	// scopes) and GranularScopes its grant.
+	Granular       bool
+	GranularScopes []keygate.GranularScope
 }
 
 // Introspect reports whether raw is an active token, for a caller that already holds the
@@ -55,6 +59,12 @@ func (s *Service) Introspect(ctx context.Context, raw string) (Introspection, bo
 	}
 	s.uses.record(p.Token.ID, s.clock.Now(), "", OriginFrom(ctx).RequestID)
 	in := Introspection{TokenID: p.Token.ID, User: p.User, Type: p.Type, Scopes: p.Token.Scopes, CreatedAt: p.Token.CreatedAt}
+	if p.Token.Granular {
+		// In memory a fine-grained token has no legacy scopes; it reports the one GitLab
+		// stores for it, as its token objects do.
+		in.Scopes = keygate.Scopes{keygate.ScopeGranular}
+		in.Granular, in.GranularScopes = true, p.Token.GranularScopes
+	}
 	if p.Token.ExpiresAt != nil {
 		end := p.Token.ExpiresAt.Start()
 		in.ExpiresAt = &end
