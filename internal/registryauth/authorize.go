@@ -33,6 +33,8 @@ func (c Caller) Authenticated() bool { return c.Subject.Authenticated() }
 // authz.DecideRegistry about each action.
 type Authorizer struct {
 	Service *service.Service
+	// cache, when set (the Handler's), remembers resolved names; nil asks the store.
+	cache *targetCache
 }
 
 // Target is the project a repository name resolved to, with what the decision needs.
@@ -47,26 +49,13 @@ type Target struct {
 // Resolve finds the project of a normalised repository name: the longest of its
 // ProjectCandidates that is a project, in one store lookup. found is false when none is.
 func (a Authorizer) Resolve(ctx context.Context, c Caller, name string) (t Target, found bool, err error) {
-	p, found, err := a.Service.ProjectByLongestPath(ctx, ProjectCandidates(name))
-	if err != nil || !found {
+	r, err := a.lookup(ctx, c, name)
+	if err != nil || !r.found {
 		return Target{}, false, err
 	}
-	res, err := a.Service.ProjectAccess(ctx, c.Subject, p)
-	if err != nil {
-		return Target{}, false, err
-	}
-	t = Target{Project: p, Authz: authz.RegistryTarget{Resource: res, Level: p.ContainerRegistryAccessLevel}}
-	if t.Abilities, err = a.projectAbilities(ctx, c, p, res); err != nil {
-		return Target{}, false, err
-	}
-	if c.Job != nil && p.ID != c.Job.Project.ID {
-		switch err := a.Service.JobReach(ctx, *c.Job, p); {
-		case err == nil:
-			t.Authz.JobAllowlisted = true
-		case keygate.ErrorCode(err) != keygate.CodeForbidden:
-			return Target{}, false, err
-		}
-	}
+	p := r.project
+	t = Target{Project: p, Authz: authz.RegistryTarget{Resource: r.res, Level: p.ContainerRegistryAccessLevel, JobAllowlisted: r.jobAllowlisted}}
+	t.Abilities = projectAbilities(c, p, r)
 	return t, true, nil
 }
 
@@ -74,22 +63,12 @@ func (a Authorizer) Resolve(ctx context.Context, c Caller, name string) (t Targe
 // §5): a fine-grained token's abilities on p come from its grant on p's boundary, and a
 // legacy token of a human under a top-level group enforcing fine-grained tokens is held
 // to the same checks, which it cannot pass. Anyone else keeps the credential's.
-func (a Authorizer) projectAbilities(ctx context.Context, c Caller, p keygate.Project, res authz.Resource) (authz.RegistryAbilities, error) {
+func projectAbilities(c Caller, p keygate.Project, r resolved) authz.RegistryAbilities {
 	s := c.Subject
-	if s.Token == nil || c.Job != nil {
-		return c.Abilities, nil
+	if s.Token == nil || c.Job != nil || !authz.GranularApplies(s, r.enforced) {
+		return c.Abilities
 	}
-	enforced := false
-	if !s.Token.Granular {
-		var err error
-		if enforced, err = a.Service.GranularEnforced(ctx, s, p.Namespace.TraversalIDs); err != nil {
-			return authz.RegistryAbilities{}, err
-		}
-	}
-	if !authz.GranularApplies(s, enforced) {
-		return c.Abilities, nil
-	}
-	return authz.GranularRegistryAbilities(s, authz.ProjectBoundary(s, p, res)), nil
+	return authz.GranularRegistryAbilities(s, authz.ProjectBoundary(s, p, r.res))
 }
 
 // Grant judges one scope: the access to put in the token, or ok false when nothing of

@@ -69,7 +69,7 @@ type Handler struct {
 // New builds the handler.
 func New(cfg Config) *Handler {
 	h := &Handler{svc: cfg.Service, signer: cfg.Signer, log: cfg.Logger, ext: strings.TrimRight(cfg.ExternalURL, "/"),
-		auth: Authorizer{Service: cfg.Service}, grants: cfg.Grants}
+		auth: NewAuthorizer(cfg.Service), grants: cfg.Grants}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
