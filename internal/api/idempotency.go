@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -55,28 +56,49 @@ func (a *API) replay(w http.ResponseWriter, r *http.Request, ir *service.Idempot
 	return true
 }
 
-// runIdempotent runs an authenticated rotate under a reserved key and stores a success;
-// a failure changed nothing, so its key is released for a corrected retry.
+// runIdempotent runs an authenticated rotate under a reserved key. The rotation seals
+// its answer into the key's record in the transaction that rotates (render builds it as
+// the handlers do), so no crash after the commit can lose the successor; a failure
+// changed nothing, so its key is released for a corrected retry.
 func (a *API) runIdempotent(w http.ResponseWriter, r *http.Request, c *call, rt Route, ir *service.IdempotentRequest) {
 	ctx := r.Context()
 	if err := a.svc.ReserveIdempotency(ctx, *ir); err != nil {
 		a.writeError(w, r, err)
 		return
 	}
+	ans := &service.IdempotentAnswer{Request: *ir, Render: a.renderRotation}
+	r = r.WithContext(service.WithIdempotentAnswer(ctx, ans))
 	rec := &teeWriter{ResponseWriter: w}
 	if err := rt.handler(rec, r, c); err != nil {
 		a.writeError(rec, r, err)
 	}
-	if rec.status >= 200 && rec.status < 300 {
+	switch {
+	case ans.Stored():
+	case rec.status >= 200 && rec.status < 300:
+		// A rotate that did not go through the service's rotation: store after the fact.
 		if err := a.svc.CompleteIdempotency(ctx, *ir, service.Replay{Status: rec.status, Body: rec.body.Bytes()}); err != nil {
-			// The answer already went out; a retry will hear 409 (not finished).
 			a.log.Error("store idempotent answer", "path", r.URL.Path, "err", err)
 		}
-		return
+	default:
+		if err := a.svc.ReleaseIdempotency(ctx, *ir); err != nil {
+			a.log.Error("release idempotency key", "path", r.URL.Path, "err", err)
+		}
 	}
-	if err := a.svc.ReleaseIdempotency(ctx, *ir); err != nil {
-		a.log.Error("release idempotency key", "path", r.URL.Path, "err", err)
+}
+
+// renderRotation is the answer the rotate handlers write for a rotation's result.
+func (a *API) renderRotation(result any) (service.Replay, error) {
+	var body any
+	switch v := result.(type) {
+	case service.Issued:
+		body = a.issued(v)
+	case service.RotatedResource:
+		body = a.resourceTokenWithSecret(v.Source, v.Token)
+	default:
+		return service.Replay{}, fmt.Errorf("api: no answer for a rotation result %T", result)
 	}
+	b, err := encodeJSON(body)
+	return service.Replay{Status: http.StatusOK, Body: b}, err
 }
 
 // teeWriter passes a response through while keeping its status and body.
