@@ -62,8 +62,18 @@ func (a *API) wrap(rt Route) http.Handler {
 		// A retry of an answered rotate is replayed before authentication: its token
 		// was rotated away by the first attempt and must not count as a reuse.
 		ir := idempotentRequest(rt, r, p, raw)
-		if ir != nil && job == "" && a.replay(w, r, ir) {
-			return
+		if ir != nil && job == "" {
+			if a.replay(w, r, ir) {
+				return
+			}
+			// The key is held from here, before authentication: a racing retry then
+			// waits (409) instead of presenting the token this request rotates away.
+			tw, ir2, finish, ok := a.holdIdempotency(w, r, ir)
+			if !ok {
+				return
+			}
+			defer finish()
+			w, r = tw, ir2
 		}
 		if job != "" && rt.Rule.JobToken {
 			jp, err := a.svc.AuthenticateJob(r.Context(), job, clientIP(r))
@@ -131,10 +141,6 @@ func (a *API) wrap(rt Route) http.Handler {
 				a.writeError(w, r, err)
 				return
 			}
-		}
-		if ir != nil && c.principal != nil {
-			a.runIdempotent(w, r, c, rt, ir)
-			return
 		}
 		if err := rt.handler(w, r, c); err != nil {
 			a.writeError(w, r, err)

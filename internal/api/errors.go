@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -216,7 +217,15 @@ func writeJSON(w http.ResponseWriter, status int, body any) {
 	if body == nil {
 		return
 	}
-	enc := json.NewEncoder(w)
+	b, _ := encodeJSON(body) // every body is a plain struct, map or slice
+	_, _ = w.Write(b)        // the client went away; nothing to tell it
+}
+
+// encodeJSON is the bytes writeJSON sends (HTML left unescaped, a final newline).
+func encodeJSON(body any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
-	_ = enc.Encode(body) // the client went away; nothing to tell it
+	err := enc.Encode(body)
+	return b.Bytes(), err
 }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -55,28 +56,50 @@ func (a *API) replay(w http.ResponseWriter, r *http.Request, ir *service.Idempot
 	return true
 }
 
-// runIdempotent runs an authenticated rotate under a reserved key and stores a success;
-// a failure changed nothing, so its key is released for a corrected retry.
-func (a *API) runIdempotent(w http.ResponseWriter, r *http.Request, c *call, rt Route, ir *service.IdempotentRequest) {
+// holdIdempotency reserves the key for a rotate about to be authenticated and run. The
+// rotation seals its answer into the key's record in the transaction that rotates
+// (renderRotation builds it as the handlers do), so no crash after the commit can lose
+// the successor. finish, deferred by the caller, releases the key of a request that
+// failed (it changed nothing: a corrected retry with the same key runs). ok is false
+// when the reservation was refused and answered.
+func (a *API) holdIdempotency(w http.ResponseWriter, r *http.Request, ir *service.IdempotentRequest) (tw *teeWriter, _ *http.Request, finish func(), ok bool) {
 	ctx := r.Context()
 	if err := a.svc.ReserveIdempotency(ctx, *ir); err != nil {
 		a.writeError(w, r, err)
-		return
+		return nil, nil, nil, false
 	}
-	rec := &teeWriter{ResponseWriter: w}
-	if err := rt.handler(rec, r, c); err != nil {
-		a.writeError(rec, r, err)
-	}
-	if rec.status >= 200 && rec.status < 300 {
-		if err := a.svc.CompleteIdempotency(ctx, *ir, service.Replay{Status: rec.status, Body: rec.body.Bytes()}); err != nil {
-			// The answer already went out; a retry will hear 409 (not finished).
-			a.log.Error("store idempotent answer", "path", r.URL.Path, "err", err)
+	ans := &service.IdempotentAnswer{Request: *ir, Render: a.renderRotation}
+	tw = &teeWriter{ResponseWriter: w}
+	finish = func() {
+		switch {
+		case ans.Stored():
+		case tw.status >= 200 && tw.status < 300:
+			// A rotate that did not go through the service's rotation: store after the fact.
+			if err := a.svc.CompleteIdempotency(ctx, *ir, service.Replay{Status: tw.status, Body: tw.body.Bytes()}); err != nil {
+				a.log.Error("store idempotent answer", "path", r.URL.Path, "err", err)
+			}
+		default:
+			if err := a.svc.ReleaseIdempotency(ctx, *ir); err != nil {
+				a.log.Error("release idempotency key", "path", r.URL.Path, "err", err)
+			}
 		}
-		return
 	}
-	if err := a.svc.ReleaseIdempotency(ctx, *ir); err != nil {
-		a.log.Error("release idempotency key", "path", r.URL.Path, "err", err)
+	return tw, r.WithContext(service.WithIdempotentAnswer(ctx, ans)), finish, true
+}
+
+// renderRotation is the answer the rotate handlers write for a rotation's result.
+func (a *API) renderRotation(result any) (service.Replay, error) {
+	var body any
+	switch v := result.(type) {
+	case service.Issued:
+		body = a.issued(v)
+	case service.RotatedResource:
+		body = a.resourceTokenWithSecret(v.Source, v.Token)
+	default:
+		return service.Replay{}, fmt.Errorf("api: no answer for a rotation result %T", result)
 	}
+	b, err := encodeJSON(body)
+	return service.Replay{Status: http.StatusOK, Body: b}, err
 }
 
 // teeWriter passes a response through while keeping its status and body.
@@ -91,6 +114,13 @@ func (t *teeWriter) WriteHeader(code int) {
 		t.status = code
 	}
 	t.ResponseWriter.WriteHeader(code)
+}
+
+// SetTokenID passes the authenticated token's ID to the access log underneath.
+func (t *teeWriter) SetTokenID(id int64) {
+	if ts, ok := t.ResponseWriter.(tokenIDSetter); ok {
+		ts.SetTokenID(id)
+	}
 }
 
 func (t *teeWriter) Write(b []byte) (int, error) {

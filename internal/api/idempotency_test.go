@@ -16,6 +16,7 @@ import (
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/internal/authz"
 	"github.com/keygate/keygate/internal/keygatetest"
+	"github.com/keygate/keygate/internal/service"
 	"github.com/keygate/keygate/internal/store"
 )
 
@@ -244,5 +245,113 @@ func TestIdempotentRotateConcurrent(t *testing.T) {
 	}
 	if st, body := get(t, srv, tokenOf(t, succ), "/personal_access_tokens/self"); st != 200 {
 		t.Fatalf("successor = %d %s, want 200", st, body)
+	}
+}
+
+// crashWriter is a process that dies as it answers: the first WriteHeader panics (the
+// rotation has committed by then, the client hears nothing) and everything after it is
+// dropped.
+type crashWriter struct {
+	h       http.Header
+	crashed bool
+	status  int
+}
+
+func (c *crashWriter) Header() http.Header {
+	if c.h == nil {
+		c.h = http.Header{}
+	}
+	return c.h
+}
+
+func (c *crashWriter) WriteHeader(code int) {
+	if !c.crashed {
+		c.crashed, c.status = true, code
+		panic("crash: the process dies as it answers")
+	}
+}
+
+func (c *crashWriter) Write(b []byte) (int, error) { c.WriteHeader(200); return len(b), nil }
+
+// crashRotate sends one rotate through the server's handler into a crashWriter and
+// reports whether it crashed.
+func crashRotate(t *testing.T, srv *keygatetest.Server, path, token, key string) (crashed bool) {
+	t.Helper()
+	req, err := http.NewRequest("POST", srv.API+path, http.NoBody)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.RemoteAddr = "127.0.0.1:1"
+	req.Header.Set("Private-Token", token)
+	req.Header.Set("Idempotency-Key", key)
+	cw := &crashWriter{}
+	defer func() {
+		if v := recover(); v != nil {
+			crashed = true
+		}
+		crashed = crashed || cw.crashed
+	}()
+	defer func() {
+		if cw.status != 200 {
+			t.Errorf("the rotate crashed answering %d, want 200", cw.status)
+		}
+	}()
+	srv.HTTP.Config.Handler.ServeHTTP(cw, req)
+	return cw.crashed
+}
+
+// TestIdempotentRotateCrash: on every rotate endpoint a crash after the rotation
+// committed and before the client heard the answer loses nothing: the retry with the
+// same key is answered the stored successor, the successor works, and the retry is no
+// reuse (the successor is not revoked).
+func TestIdempotentRotateCrash(t *testing.T) {
+	srv := keygatetest.NewServer(t)
+	w := newWorld(t, srv)
+	for i, c := range rotateCases(t, w) {
+		t.Run(c.name, func(t *testing.T) {
+			key := "crash-" + strconv.Itoa(i)
+			if !crashRotate(t, srv, c.path, c.token, key) {
+				t.Fatal("the rotate did not reach its answer")
+			}
+			st, b, replayed := idemPost(t, srv.API+c.path, c.token, key, "")
+			if st != 200 || !replayed {
+				t.Fatalf("retry after the crash = %d (replayed %v) %s, want the stored 200", st, replayed, b)
+			}
+			next := tokenOf(t, b)
+			if st, body := get(t, srv, next, "/personal_access_tokens/self"); st != 200 {
+				t.Fatalf("successor after the crash: GET self = %d %s, want 200", st, body)
+			}
+			if st2, b2, _ := idemPost(t, srv.API+c.path, c.token, key, ""); st2 != 200 || !bytes.Equal(b, b2) {
+				t.Fatalf("second retry = %d %s, want the same answer", st2, b2)
+			}
+		})
+	}
+}
+
+// TestIdempotentRotateAbandoned: a process that died after reserving the key and before
+// its rotation committed left nothing rotated; within the lease a retry hears 409, after
+// it the retry rotates.
+func TestIdempotentRotateAbandoned(t *testing.T) {
+	srv := keygatetest.NewServer(t)
+	w := newWorld(t, srv)
+	tok := w.tok["mia"]
+	ir := service.IdempotentRequest{Key: "abandoned", Credential: tok,
+		Request: "POST /api/v4/personal_access_tokens/self/rotate\nexpires_at="}
+	if err := srv.Service.ReserveIdempotency(context.Background(), ir); err != nil {
+		t.Fatal(err)
+	}
+	if st, b, _ := idemPost(t, srv.API+"/personal_access_tokens/self/rotate", tok, ir.Key, ""); st != 409 {
+		t.Fatalf("retry within the lease = %d %s, want 409", st, b)
+	}
+	srv.Clock.Advance(service.IdempotencyLease)
+	st, b, replayed := idemPost(t, srv.API+"/personal_access_tokens/self/rotate", tok, ir.Key, "")
+	if st != 200 || replayed {
+		t.Fatalf("retry after the lease = %d (replayed %v) %s, want a fresh rotation", st, replayed, b)
+	}
+	if st, body := get(t, srv, tokenOf(t, b), "/personal_access_tokens/self"); st != 200 {
+		t.Fatalf("successor: GET self = %d %s", st, body)
+	}
+	if st2, b2, rep := idemPost(t, srv.API+"/personal_access_tokens/self/rotate", tok, ir.Key, ""); st2 != 200 || !rep || !bytes.Equal(b, b2) {
+		t.Fatalf("retry of the reclaimed key = %d (replayed %v) %s, want the replay", st2, rep, b2)
 	}
 }

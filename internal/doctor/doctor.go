@@ -134,15 +134,37 @@ func Run(ctx context.Context, cfg Config) (rep Report) {
 		return rep
 	}
 	tok, ok := rep.token(ctx, c, cfg.Now())
-	if !ok {
-		return rep
+	switch {
+	case ok && cfg.Registry != "" && registryOnly(tok.Scopes):
+		// A registry token cannot read /user or projects through the API, by design:
+		// the registry check below is its test.
+		rep.add(Check{Name: "api", Status: Skip,
+			Message: "a registry token (scopes " + strings.Join(tok.Scopes, ",") + "): the user, project and Git checks need API or repository scopes; the registry check tests it"})
+	case ok:
+		rep.user(ctx, c, tok)
+		rep.projectAndGit(ctx, c, cfg, tok)
 	}
-	rep.user(ctx, c, tok)
-	rep.projectAndGit(ctx, c, cfg, tok)
+	// The registry is its own surface: a token the API refuses (revoked, or scoped to
+	// read_repository only) is still checked there, and its refusal explained.
 	if cfg.Registry != "" {
 		rep.registry(ctx, cfg)
 	}
 	return rep
+}
+
+// registryOnly reports whether every scope is a registry scope (self_rotate aside).
+func registryOnly(scopes []string) bool {
+	n := 0
+	for _, sc := range scopes {
+		switch sc {
+		case "read_registry", "write_registry":
+			n++
+		case "self_rotate":
+		default:
+			return false
+		}
+	}
+	return n > 0
 }
 
 // projectAndGit runs the role and Git checks of --project.

@@ -39,7 +39,11 @@ type fixture struct {
 
 func newFixture(t *testing.T) fixture {
 	t.Helper()
-	srv := keygatetest.NewServer(t)
+	return newFixtureOn(t, keygatetest.NewServer(t))
+}
+
+func newFixtureOn(t *testing.T, srv *keygatetest.Server) fixture {
+	t.Helper()
 	f := fixture{srv: srv, dev: srv.User(t, "dev", false), gus: srv.User(t, "gus", false), out: srv.User(t, "out", false)}
 	var g, p struct{ ID int64 }
 	srv.MustDo(t, srv.RootToken, "POST", "/groups", map[string]any{"name": "Acme", "path": "acme", "visibility": "private"}, 201, &g)

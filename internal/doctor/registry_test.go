@@ -16,8 +16,10 @@ import (
 // fakeRegistry is a distribution registry's /v2/ challenge and a token service that
 // answers as GitLab's /jwt/auth does (spec gitlab-registry-auth §2-3): 401 for a bad
 // password, 403 for a token without a registry scope, else 200 with a JWT whose access
-// lists pull on the repositories in grants.
-func fakeRegistry(t *testing.T, valid map[string]string, grants map[string][]string) string {
+// lists pull on the repositories in grants. A trusted registry accepts the JWT back; an
+// untrusted one (another signing key) refuses it. TestDoctorRealRegistry runs the same
+// check against Keygate's /jwt/auth and Debian's registry.
+func fakeRegistry(t *testing.T, trusted bool, valid map[string]string, grants map[string][]string) string {
 	t.Helper()
 	var realm string
 	auth := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -53,8 +55,15 @@ func fakeRegistry(t *testing.T, valid map[string]string, grants map[string][]str
 	t.Cleanup(auth.Close)
 	realm = auth.URL + "/jwt/auth"
 	reg := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="`+realm+`",service="container_registry"`)
-		w.WriteHeader(401)
+		switch {
+		case trusted && strings.HasPrefix(r.Header.Get("Authorization"), "Bearer eyJ") && r.URL.Path == "/v2/":
+			w.WriteHeader(200)
+		case trusted && strings.HasPrefix(r.Header.Get("Authorization"), "Bearer eyJ"):
+			w.WriteHeader(404) // no image pushed yet
+		default:
+			w.Header().Set("WWW-Authenticate", `Bearer realm="`+realm+`",service="container_registry"`)
+			w.WriteHeader(401)
+		}
 	}))
 	t.Cleanup(reg.Close)
 	return reg.URL
@@ -66,14 +75,15 @@ func TestDoctorRegistry(t *testing.T) {
 	pull := issue(t, srv, f.dev.ID, 90, keygate.ScopeAPI)
 	noReg := issue(t, srv, f.dev.ID, 90, keygate.ScopeAPI)
 	noAccess := issue(t, srv, f.dev.ID, 90, keygate.ScopeAPI)
-	reg := fakeRegistry(t, map[string]string{pull: "ok", noReg: "noregistry", noAccess: "ok"},
-		map[string][]string{pull: {"acme/app"}})
+	valid := map[string]string{pull: "ok", noReg: "noregistry", noAccess: "ok"}
+	grants := map[string][]string{pull: {"acme/app"}}
+	reg := fakeRegistry(t, true, valid, grants)
 	cases := []struct {
 		name, tok, project, status, finding string
 	}{
 		{"pull granted", pull, "acme/app", doctor.OK, ""},
 		{"login only", pull, "", doctor.OK, ""},
-		{"no registry scope", noReg, "", doctor.Fail, doctor.FindingMissingScope},
+		{"no registry scope", noReg, "", doctor.Fail, doctor.FindingRegistryDenied},
 		{"nothing granted", noAccess, "acme/app", doctor.Fail, doctor.FindingRegistryDenied},
 	}
 	for _, c := range cases {
@@ -92,6 +102,11 @@ func TestDoctorRegistry(t *testing.T) {
 	r := runWithRegistry(t, f, issue(t, srv, f.dev.ID, 90, keygate.ScopeAPI), "", reg)
 	if got := findCheck(r, "registry"); got.Finding != doctor.FindingRegistryRefused || !strings.Contains(got.Cause, "401") {
 		t.Fatalf("registry check with an unknown token = %+v", got)
+	}
+	// A registry that does not trust the token service's signature.
+	r = runWithRegistry(t, f, pull, "acme/app", fakeRegistry(t, false, valid, grants))
+	if got := findCheck(r, "registry"); got.Finding != doctor.FindingRegistryUntrusted || r.ExitCode != 1 {
+		t.Fatalf("registry check against an untrusting registry = %+v exit %d", got, r.ExitCode)
 	}
 	// Not a registry: the instance itself answers /v2/ without a Bearer challenge.
 	r = runWithRegistry(t, f, pull, "", srv.URL)

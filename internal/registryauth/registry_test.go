@@ -3,13 +3,7 @@ package registryauth_test
 import (
 	"context"
 	"errors"
-	"fmt"
-	"net"
 	"net/http"
-	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -24,89 +18,8 @@ import (
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/internal/authz"
 	"github.com/keygate/keygate/internal/keygatetest"
-	"github.com/keygate/keygate/internal/registryauth"
 	"github.com/keygate/keygate/internal/service"
 )
-
-// registryBinary is Debian's CNCF distribution registry (package docker-registry).
-const registryBinary = "/usr/bin/docker-registry"
-
-// startRegistry runs a real registry on a loopback port with Keygate's auth.token block
-// and returns its host:port. The realm names localhost: go-containerregistry refuses a
-// realm at a loopback IP literal.
-func startRegistry(t *testing.T, srv *keygatetest.Server) string {
-	t.Helper()
-	if _, err := os.Stat(registryBinary); err != nil {
-		t.Skip("docker-registry not installed (apt-get install docker-registry)")
-	}
-	ku, err := url.Parse(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	realm := "http://localhost:" + ku.Port() + registryauth.Path
-	addr := freePort(t)
-	dir := t.TempDir()
-	cfg := fmt.Sprintf(`version: 0.1
-log:
-  level: warn
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: %s
-  delete:
-    enabled: true
-http:
-  addr: %s
-`, filepath.Join(dir, "data"), addr) + registryauth.TokenBlock(realm, registryauth.DefaultIssuer, srv.RegistryCertFile)
-	cfgFile := filepath.Join(dir, "config.yml")
-	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	var logs strings.Builder
-	cmd := exec.Command(registryBinary, "serve", cfgFile)
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start registry: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("registry log:\n%s", logs.String())
-		}
-	})
-	// Wait for the registry to answer, with a deadline (a real process starting).
-	deadline := time.Now().Add(20 * time.Second)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		resp, err := http.Get("http://" + addr + "/v2/")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusUnauthorized {
-				return addr
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("registry did not answer on %s: %v\n%s", addr, err, logs.String())
-		}
-		<-tick.C
-	}
-}
-
-// freePort picks a loopback address nobody listens on (the registry cannot report a :0
-// port back).
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
 
 // client pushes and pulls with go-containerregistry, the library behind crane.
 type client struct {
@@ -187,7 +100,7 @@ func TestRealRegistry(t *testing.T) {
 	w := newWorld(t, keygatetest.Options{Registry: true})
 	// The registry checks iat, nbf and exp against the real time.
 	w.srv.Clock.Set(time.Now())
-	c := client{t: t, host: startRegistry(t, w.srv)}
+	c := client{t: t, host: keygatetest.StartRegistry(t, w.srv)}
 	rw := []keygate.Scope{keygate.ScopeReadRegistry, keygate.ScopeWriteRegistry}
 	dev := auth("dev", w.pat("dev", rw...))
 	rep := auth("rep", w.pat("rep", rw...))

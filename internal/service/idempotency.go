@@ -18,6 +18,13 @@ import (
 // answer (Keygate extension, DESIGN §1.1).
 const IdempotencyWindow = 24 * time.Hour
 
+// IdempotencyLease is how long an unanswered key is held for the request that reserved
+// it. A rotation is one transaction that also stores its answer, so a key still
+// unanswered after this long belongs to a process that died before rotating: a retry
+// then claims it and rotates. Should the old holder commit after all, exactly one of
+// the two rotations answers the key and the other rolls back.
+const IdempotencyLease = time.Minute
+
 // MaxIdempotencyKeyLen bounds the Idempotency-Key header (the IETF draft leaves it open;
 // 255 matches what common APIs accept).
 const MaxIdempotencyKeyLen = 255
@@ -31,7 +38,8 @@ var (
 	ErrIdempotencyMismatch = &keygate.Error{Code: keygate.CodeUnprocessable,
 		Message: "Idempotency-Key was already used for a different request"}
 	// ErrIdempotencyInProgress: the first request with this key has not stored its
-	// answer (it is still running, or its process died between rotating and storing).
+	// answer: it is still running (the answer commits with the rotation, so a process
+	// that died left nothing rotated; the key frees when its window closes).
 	// 409, as the draft says for a concurrent request.
 	ErrIdempotencyInProgress = &keygate.Error{Code: keygate.CodeConflict,
 		Message: "A request with this Idempotency-Key has not finished; its answer is not available"}
@@ -125,7 +133,15 @@ func (s *Service) IdempotentReplay(ctx context.Context, r IdempotentRequest) (re
 		return Replay{}, false, ErrIdempotencyMismatch
 	}
 	if rec.Status == 0 {
-		return Replay{}, false, ErrIdempotencyInProgress
+		if now.Before(rec.CreatedAt.Add(IdempotencyLease)) {
+			return Replay{}, false, ErrIdempotencyInProgress
+		}
+		// Abandoned: its holder died before its rotation committed (the answer commits
+		// with the rotation), so nothing rotated and the retry may run it.
+		if err := s.store.DeleteIdempotencyRecord(ctx, key); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return Replay{}, false, internal("erase abandoned idempotency record", err)
+		}
+		return Replay{}, false, nil
 	}
 	body, err := s.idem.open(rec.SealedBody, key)
 	if err != nil {
@@ -173,12 +189,63 @@ func (s *Service) ReserveIdempotency(ctx context.Context, r IdempotentRequest) e
 	return nil
 }
 
-// CompleteIdempotency stores the answer of a reserved request, sealed.
-func (s *Service) CompleteIdempotency(ctx context.Context, r IdempotentRequest, rep Replay) error {
-	key, _, _ := s.idemDigests(r)
-	sealed, err := s.idem.seal(rep.Body, key)
+// IdempotentAnswer carries a reserved idempotent request into the rotation it runs: the
+// rotation seals the answer into the key's record in the transaction that rotates, so
+// that after a crash either nothing rotated (the key is still unanswered, and released or
+// left to its window) or a retry gets the committed successor (DESIGN §1.1).
+type IdempotentAnswer struct {
+	Request IdempotentRequest
+	// Render is the answer of a rotation's result: an Issued (personal, impersonation
+	// and service-account tokens) or a RotatedResource (project and group tokens).
+	Render func(result any) (Replay, error)
+	stored bool
+}
+
+// Stored reports whether a rotation committed the answer.
+func (a *IdempotentAnswer) Stored() bool { return a.stored }
+
+type idemAnswerKey struct{}
+
+// WithIdempotentAnswer returns ctx carrying a for the rotation the request runs.
+func WithIdempotentAnswer(ctx context.Context, a *IdempotentAnswer) context.Context {
+	return context.WithValue(ctx, idemAnswerKey{}, a)
+}
+
+func idemAnswerFrom(ctx context.Context) *IdempotentAnswer {
+	a, _ := ctx.Value(idemAnswerKey{}).(*IdempotentAnswer)
+	return a
+}
+
+// answerIdempotent seals the answer of result into the record of ctx's idempotent
+// request inside tx; answered is false when ctx carries none.
+func (s *Service) answerIdempotent(ctx context.Context, tx store.Tx, result any) (answered bool, err error) {
+	a := idemAnswerFrom(ctx)
+	if a == nil {
+		return false, nil
+	}
+	rep, err := a.Render(result)
 	if err != nil {
-		return internal("seal idempotency record", err)
+		return false, fmt.Errorf("render idempotent answer: %w", err)
+	}
+	key, sealed, err := s.sealAnswer(a.Request, rep)
+	if err != nil {
+		return false, err
+	}
+	if err := tx.CompleteIdempotencyRecord(ctx, key, rep.Status, sealed); errors.Is(err, store.ErrNotFound) {
+		// Another rotation answered (or a retry reclaimed) the key: this one rolls back.
+		return false, ErrIdempotencyInProgress
+	} else if err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// CompleteIdempotency stores the answer of a reserved request, sealed, for a success
+// that did not answer its record in its own transaction.
+func (s *Service) CompleteIdempotency(ctx context.Context, r IdempotentRequest, rep Replay) error {
+	key, sealed, err := s.sealAnswer(r, rep)
+	if err != nil {
+		return err
 	}
 	if err := s.store.CompleteIdempotencyRecord(ctx, key, rep.Status, sealed); err != nil {
 		return internal("store idempotency record", err)
@@ -186,10 +253,21 @@ func (s *Service) CompleteIdempotency(ctx context.Context, r IdempotentRequest, 
 	return nil
 }
 
+func (s *Service) sealAnswer(r IdempotentRequest, rep Replay) (key, sealed []byte, err error) {
+	key, _, _ = s.idemDigests(r)
+	if sealed, err = s.idem.seal(rep.Body, key); err != nil {
+		return nil, nil, internal("seal idempotency record", err)
+	}
+	return key, sealed, nil
+}
+
 // ReleaseIdempotency forgets a reserved key whose request failed without changing
 // anything, so that a corrected retry with the same key runs.
 func (s *Service) ReleaseIdempotency(ctx context.Context, r IdempotentRequest) error {
 	key, _, _ := s.idemDigests(r)
+	if rec, err := s.store.IdempotencyRecord(ctx, key); err == nil && rec.Status != 0 {
+		return nil // answered by a rotation that won a race with this request: keep it
+	}
 	if err := s.store.DeleteIdempotencyRecord(ctx, key); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return internal("release idempotency key", err)
 	}

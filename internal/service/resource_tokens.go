@@ -290,21 +290,32 @@ func (s *Service) RotateResourceTokenSelf(ctx context.Context, p Principal, src 
 	return s.rotateResource(ctx, &p.User, src, p.Token, exp)
 }
 
+// RotatedResource is the result of a resource token's rotation with its source, as an
+// idempotent request's answer is rendered from it.
+type RotatedResource struct {
+	Source Source
+	Token  ResourceToken
+}
+
 func (s *Service) rotateResource(ctx context.Context, actor *keygate.User, src Source, t keygate.Token, exp *keygate.Date) (ResourceToken, error) {
-	iss, err := s.rotate(ctx, actor, t, exp)
-	if err != nil {
-		return ResourceToken{}, err
-	}
-	// Rotation keeps the bot's membership and clears its expiry (17.9).
 	lvl, err := s.botLevel(ctx, src, t.UserID)
 	if err != nil {
 		return ResourceToken{}, err
 	}
-	if m, err := s.store.Member(ctx, src.Type, src.ID, t.UserID); err == nil && m.ExpiresAt != nil {
-		m.ExpiresAt = nil
-		if err := s.store.InTx(ctx, func(tx store.Tx) error { return tx.UpdateMember(ctx, m) }); err != nil {
-			return ResourceToken{}, internal("clear bot membership expiry", err)
+	m, merr := s.store.Member(ctx, src.Type, src.ID, t.UserID)
+	iss, err := s.rotate(ctx, actor, t, exp, func(tx store.Tx, iss Issued) (any, error) {
+		// Rotation keeps the bot's membership and clears its expiry (17.9), in the
+		// rotation's transaction: nothing can fail once the successor is committed.
+		if merr == nil && m.ExpiresAt != nil {
+			m.ExpiresAt = nil
+			if err := tx.UpdateMember(ctx, m); err != nil {
+				return nil, fmt.Errorf("clear bot membership expiry: %w", err)
+			}
 		}
+		return RotatedResource{Source: src, Token: ResourceToken{Token: iss.Token, AccessLevel: lvl, Secret: iss.Secret}}, nil
+	})
+	if err != nil {
+		return ResourceToken{}, err
 	}
 	return ResourceToken{Token: iss.Token, AccessLevel: lvl, Secret: iss.Secret}, nil
 }

@@ -264,15 +264,20 @@ func (s *Service) Rotate(ctx context.Context, actor authz.Subject, id int64, exp
 	if err := s.checkNotBroader(ctx, actor, old); err != nil {
 		return Issued{}, err
 	}
-	return s.rotate(ctx, actorUser(actor), old, expiresAt)
+	return s.rotate(ctx, actorUser(actor), old, expiresAt, nil)
 }
 
 // RotateSelf rotates the token the principal authenticated with.
 func (s *Service) RotateSelf(ctx context.Context, p Principal, expiresAt *keygate.Date) (Issued, error) {
-	return s.rotate(ctx, &p.User, p.Token, expiresAt)
+	return s.rotate(ctx, &p.User, p.Token, expiresAt, nil)
 }
 
-func (s *Service) rotate(ctx context.Context, actor *keygate.User, old keygate.Token, expiresAt *keygate.Date) (Issued, error) {
+// rotate revokes old and issues its successor in one transaction. also, when set, runs
+// in that transaction too and returns the caller's result (nil: the result is the
+// Issued); an idempotent request in ctx has that result sealed into its record there,
+// so the successor is never committed without the answer that hands it out.
+func (s *Service) rotate(ctx context.Context, actor *keygate.User, old keygate.Token, expiresAt *keygate.Date,
+	also func(tx store.Tx, iss Issued) (any, error)) (Issued, error) {
 	st, err := s.settings(ctx)
 	if err != nil {
 		return Issued{}, err
@@ -307,6 +312,7 @@ func (s *Service) rotate(ctx context.Context, actor *keygate.User, old keygate.T
 	}
 	copyGranular(&next, old)
 	var sec secret.Token
+	answered := false
 	seq, err := s.store.InTxMarker(ctx, func(tx store.Tx) error {
 		ok, err := tx.RevokeToken(ctx, old.ID, now)
 		if err != nil {
@@ -318,11 +324,24 @@ func (s *Service) rotate(ctx context.Context, actor *keygate.User, old keygate.T
 		if sec, err = s.insertToken(ctx, tx, st, &next); err != nil {
 			return err
 		}
-		return s.auditIssued(ctx, tx, actor, keygate.AuditTokenRotated, next, keygate.User{}, sec, fmt.Sprintf("Rotated token %d into", old.ID))
+		if err := s.auditIssued(ctx, tx, actor, keygate.AuditTokenRotated, next, keygate.User{}, sec, fmt.Sprintf("Rotated token %d into", old.ID)); err != nil {
+			return err
+		}
+		var result any = Issued{Token: next, Secret: sec}
+		if also != nil {
+			if result, err = also(tx, Issued{Token: next, Secret: sec}); err != nil {
+				return err
+			}
+		}
+		answered, err = s.answerIdempotent(ctx, tx, result)
+		return err
 	})
 	s.cache.ownWrite(seq, old.Digest)
 	if err != nil {
 		return Issued{}, internal("rotate token", err)
+	}
+	if answered {
+		idemAnswerFrom(ctx).stored = true
 	}
 	return Issued{Token: next, Secret: sec}, nil
 }

@@ -51,8 +51,8 @@ type Store interface {
 	// forked rotation chain, no membership of a missing source) and lists the rows that
 	// break one; empty means healthy. It writes nothing.
 	Fsck(ctx context.Context) ([]Problem, error)
-	// IdempotencyStore: rotate endpoints' Idempotency-Key records, written outside
-	// token transactions.
+	// IdempotencyStore: rotate endpoints' Idempotency-Key records, reserved and released
+	// outside token transactions (a rotation answers its record inside its own: Tx).
 	IdempotencyStore
 	// Ping reports whether the database answers.
 	Ping(ctx context.Context) error
@@ -168,6 +168,10 @@ type Tx interface {
 	RevokeDescendants(ctx context.Context, id int64, now time.Time) (int, error)
 	// PutSettings stores the instance settings. It moves the Marker.
 	PutSettings(ctx context.Context, s keygate.Settings) error
+	// CompleteIdempotencyRecord is IdempotencyStore's, inside the transaction: a rotation
+	// stores its answer in the commit that rotates (ErrNotFound as there). It does not
+	// move the Marker.
+	CompleteIdempotencyRecord(ctx context.Context, keyDigest []byte, status int, sealedBody []byte) error
 
 	// DeleteUser removes a user with its tokens and memberships (bot purge). It moves
 	// the Marker.

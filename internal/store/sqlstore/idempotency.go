@@ -46,12 +46,28 @@ func (db *DB) CreateIdempotencyRecord(ctx context.Context, r store.IdempotencyRe
 
 // CompleteIdempotencyRecord stores the answer of an unanswered record.
 func (db *DB) CompleteIdempotencyRecord(ctx context.Context, keyDigest []byte, status int, sealedBody []byte) error {
+	return completeIdempotency(ctx, db.d, db.exec, keyDigest, status, sealedBody)
+}
+
+// CompleteIdempotencyRecord stores the answer inside the transaction, so that it commits
+// with the rotation it answers.
+func (t *txn) CompleteIdempotencyRecord(ctx context.Context, keyDigest []byte, status int, sealedBody []byte) error {
+	return completeIdempotency(ctx, t.d, func(ctx context.Context, q string, args ...any) (int64, error) {
+		res, err := t.tx.ExecContext(ctx, q, args...)
+		if err != nil {
+			return 0, t.d.Classify(err)
+		}
+		return res.RowsAffected()
+	}, keyDigest, status, sealedBody)
+}
+
+func completeIdempotency(ctx context.Context, d Dialect, exec func(context.Context, string, ...any) (int64, error), keyDigest []byte, status int, sealedBody []byte) error {
 	if status <= 0 {
 		return fmt.Errorf("store: complete idempotency record: status %d", status)
 	}
-	q := db.d.Rebind(`UPDATE idempotency_records SET status = ?, sealed_body = ?
+	q := d.Rebind(`UPDATE idempotency_records SET status = ?, sealed_body = ?
 		WHERE key_digest = ? AND status = 0`)
-	n, err := db.exec(ctx, q, status, sealedBody, keyDigest)
+	n, err := exec(ctx, q, status, sealedBody, keyDigest)
 	if err != nil {
 		return fmt.Errorf("store: complete idempotency record: %w", err)
 	}

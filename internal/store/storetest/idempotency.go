@@ -118,3 +118,36 @@ func testConcurrentIdempotencyCreate(t *testing.T, open func(t *testing.T) store
 		t.Fatalf("%d racing creates won, want exactly 1", won)
 	}
 }
+
+// testIdempotencyInTx: a rotation answers its record in its own transaction, so a
+// rollback leaves the record unanswered and a commit answers it.
+func testIdempotencyInTx(t *testing.T, open func(t *testing.T) store.Store) {
+	s, ctx := open(t), context.Background()
+	rec := idemRecord("tx", t0)
+	if err := s.CreateIdempotencyRecord(ctx, rec); err != nil {
+		t.Fatalf("CreateIdempotencyRecord: %v", err)
+	}
+	rollback := errors.New("rolled back")
+	err := s.InTx(ctx, func(tx store.Tx) error {
+		if err := tx.CompleteIdempotencyRecord(ctx, rec.KeyDigest, 200, []byte("lost")); err != nil {
+			return err
+		}
+		return rollback
+	})
+	if !errors.Is(err, rollback) {
+		t.Fatalf("InTx = %v, want the rollback", err)
+	}
+	if got, err := s.IdempotencyRecord(ctx, rec.KeyDigest); err != nil || got.Status != 0 || got.SealedBody != nil {
+		t.Fatalf("IdempotencyRecord after a rollback = %+v, %v; want it unanswered", got, err)
+	}
+	inTx(t, s, func(ctx context.Context, tx store.Tx) error {
+		return tx.CompleteIdempotencyRecord(ctx, rec.KeyDigest, 200, []byte("kept"))
+	})
+	if got, err := s.IdempotencyRecord(ctx, rec.KeyDigest); err != nil || got.Status != 200 || string(got.SealedBody) != "kept" {
+		t.Fatalf("IdempotencyRecord after a commit = %+v, %v; want the answer", got, err)
+	}
+	err = s.InTx(ctx, func(tx store.Tx) error { return tx.CompleteIdempotencyRecord(ctx, rec.KeyDigest, 200, []byte("again")) })
+	if !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Tx.CompleteIdempotencyRecord(answered) = %v, want ErrNotFound", err)
+	}
+}

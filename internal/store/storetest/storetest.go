@@ -97,6 +97,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"IdempotencyRecords", testIdempotencyRecords},
 		{"PurgeIdempotencyRecords", testPurgeIdempotencyRecords},
 		{"ConcurrentIdempotencyCreate", testConcurrentIdempotencyCreate},
+		{"IdempotencyInTx", testIdempotencyInTx},
 		{"Sessions", testSessions},
 		{"GranularTokenRoundTrip", testGranularTokenRoundTrip},
 		{"GranularGroupPolicy", testGranularGroupPolicy},
