@@ -165,7 +165,16 @@ func crashRun(t *testing.T, bin, dbURL string) {
 			}
 		}()
 	}
-	wg.Wait()
+	// The writers must reach the kill: a server that stops answering (a deadlock, a pool
+	// exhausted by nested transactions) fails here instead of at the test timeout.
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Minute):
+		_ = srv.Process.Signal(syscall.SIGQUIT) // its goroutine dump goes to the log
+		t.Fatalf("writes stalled at %d answered (want %d before the kill)", oks.Load(), killAfter)
+	}
 	<-exited
 	t.Logf("killed after %d answered writes", oks.Load())
 

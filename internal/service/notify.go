@@ -235,7 +235,7 @@ func (s *Service) recipients(ctx context.Context, r store.Reader, tc tokenContex
 	default:
 		return nil, nil
 	}
-	st, err := s.store.Settings(ctx)
+	st, err := r.Settings(ctx) // r: inside a transaction, another pool connection may never come
 	if err != nil {
 		return nil, err
 	}
