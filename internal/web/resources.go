@@ -65,22 +65,10 @@ func (w *Web) groupPages(rw http.ResponseWriter, r *http.Request) {
 func (w *Web) loadProject(rw http.ResponseWriter, r *http.Request, s signedIn, full string) (resource, bool) {
 	ctx, sub := r.Context(), s.sess.Subject()
 	p, err := w.svc.Project(ctx, full)
-	if err != nil {
-		w.pageNotFound(rw, r)
-		return resource{}, false
-	}
-	acc, err := w.svc.ProjectAccess(ctx, sub, p)
-	if err != nil {
-		w.internalError(rw, r, err)
-		return resource{}, false
-	}
-	if !authz.DecideResource(sub, acc, authz.ActRead).Allowed {
-		w.pageNotFound(rw, r)
-		return resource{}, false
-	}
-	src, err := w.svc.ProjectSource(ctx, p, acc)
-	if err != nil {
-		w.internalError(rw, r, err)
+	src, ok := w.loadSource(rw, r, sub, err,
+		func() (authz.Resource, error) { return w.svc.ProjectAccess(ctx, sub, p) },
+		func(acc authz.Resource) (service.Source, error) { return w.svc.ProjectSource(ctx, p, acc) })
+	if !ok {
 		return resource{}, false
 	}
 	return resource{src: src, name: p.Namespace.FullPath + "/" + p.Path, webPath: "/" + p.Namespace.FullPath + "/" + p.Path}, true
@@ -89,25 +77,39 @@ func (w *Web) loadProject(rw http.ResponseWriter, r *http.Request, s signedIn, f
 func (w *Web) loadGroup(rw http.ResponseWriter, r *http.Request, s signedIn, full string) (resource, bool) {
 	ctx, sub := r.Context(), s.sess.Subject()
 	g, err := w.svc.Group(ctx, full)
-	if err != nil {
-		w.pageNotFound(rw, r)
-		return resource{}, false
-	}
-	acc, err := w.svc.GroupAccess(ctx, sub, g)
-	if err != nil {
-		w.internalError(rw, r, err)
-		return resource{}, false
-	}
-	if !authz.DecideResource(sub, acc, authz.ActRead).Allowed {
-		w.pageNotFound(rw, r)
-		return resource{}, false
-	}
-	src, err := w.svc.GroupSource(ctx, g, acc)
-	if err != nil {
-		w.internalError(rw, r, err)
+	src, ok := w.loadSource(rw, r, sub, err,
+		func() (authz.Resource, error) { return w.svc.GroupAccess(ctx, sub, g) },
+		func(acc authz.Resource) (service.Source, error) { return w.svc.GroupSource(ctx, g, acc) })
+	if !ok {
 		return resource{}, false
 	}
 	return resource{src: src, name: g.FullPath, webPath: "/groups/" + g.FullPath, group: g, isGroup: true}, true
+}
+
+// loadSource is what project and group pages share after the lookup: a missing or
+// unreadable resource is the 404 page, a failure the error page; otherwise its member
+// source. findErr is the lookup's error.
+func (w *Web) loadSource(rw http.ResponseWriter, r *http.Request, sub authz.Subject, findErr error,
+	access func() (authz.Resource, error), source func(authz.Resource) (service.Source, error)) (service.Source, bool) {
+	if findErr != nil {
+		w.pageNotFound(rw, r)
+		return service.Source{}, false
+	}
+	acc, err := access()
+	if err != nil {
+		w.internalError(rw, r, err)
+		return service.Source{}, false
+	}
+	if !authz.DecideResource(sub, acc, authz.ActRead).Allowed {
+		w.pageNotFound(rw, r)
+		return service.Source{}, false
+	}
+	src, err := source(acc)
+	if err != nil {
+		w.internalError(rw, r, err)
+		return service.Source{}, false
+	}
+	return src, true
 }
 
 // resourcePage dispatches a project's or group's page; pages the role does not open are
