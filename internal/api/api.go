@@ -69,6 +69,9 @@ type Route struct {
 	Rule    authz.Rule
 	// Fine is the route's fine-grained rule, joined from routePermissions.
 	Fine authz.FineRule
+	// key is "METHOD PATTERN", built once: permission uses are recorded under it on
+	// every fine-checked request.
+	key string
 	// Summary documents the route; "Keygate extension" marks routes GitLab lacks.
 	Summary string
 	handler handlerFunc

@@ -87,7 +87,7 @@ func (a *API) fineCheck(r *http.Request, c *call, rt Route, b *authz.Boundary) e
 		return denial(d)
 	}
 	if len(rt.Fine.Permissions) > 0 {
-		a.svc.RecordPermissionUse(c.subject.Token.ID, routeKey(rt.Method, rt.Pattern), *b)
+		a.svc.RecordPermissionUse(c.subject.Token.ID, rt.key, *b)
 	}
 	return nil
 }

@@ -192,7 +192,8 @@ func routeKey(method, pattern string) string { return method + " " + pattern }
 // keeps the zero rule, which refuses fine-grained tokens (the test catches it first).
 func withPermissions(routes []Route) []Route {
 	for i := range routes {
-		routes[i].Fine = routePermissions[routeKey(routes[i].Method, routes[i].Pattern)]
+		routes[i].key = routeKey(routes[i].Method, routes[i].Pattern)
+		routes[i].Fine = routePermissions[routes[i].key]
 	}
 	return routes
 }
