@@ -57,6 +57,9 @@ func TestLoadtestEndToEnd(t *testing.T) {
 			if kg.Requests == 0 || kg.Throughput <= 0 || kg.Errors != 0 || rep.Bare == nil || rep.Bare.Throughput <= 0 {
 				t.Fatalf("report: keygate %+v, bare %+v; want throughput on both, no errors", kg, rep.Bare)
 			}
+			if rep.BareProcess != "own" {
+				t.Errorf("bare_process = %q, want the bare handler in its own process by default", rep.BareProcess)
+			}
 			if rep.Ratio <= 0 || rep.Ratio > 10 || rep.RatioGoal != loadtest.RatioGoal || rep.Tokens != 50 || rep.Mode != mode {
 				t.Errorf("ratio %v (goal %v), tokens %d, mode %q", rep.Ratio, rep.RatioGoal, rep.Tokens, rep.Mode)
 			}

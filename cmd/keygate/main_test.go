@@ -19,7 +19,15 @@ import (
 	gitlab "gitlab.com/gitlab-org/api/client-go"
 
 	"github.com/keygate/keygate/internal/keygatetest"
+	"github.com/keygate/keygate/internal/loadtest"
 )
+
+// TestMain lets this test binary be keygate loadtest's bare handler process, as the
+// keygate binary is.
+func TestMain(m *testing.M) {
+	loadtest.ServeBareChild()
+	os.Exit(m.Run())
+}
 
 // runCLI runs one command line in-process and returns stdout and stderr.
 func runCLI(t *testing.T, env map[string]string, stdin string, args ...string) (string, string, error) {

@@ -20,6 +20,9 @@ type Report struct {
 	Rounds          int     `json:"rounds"`
 	Keygate         Result  `json:"keygate"`
 	Bare            *Result `json:"bare,omitempty"`
+	// BareProcess says where the bare handler ran: "own" (a process of its own, as
+	// Keygate's server is) or "in-process" (inside the load command).
+	BareProcess string `json:"bare_process,omitempty"`
 	// Ratio is Keygate's throughput over the bare handler's (0 without Bare).
 	Ratio     float64  `json:"ratio"`
 	RatioGoal float64  `json:"ratio_goal"`
@@ -123,6 +126,13 @@ func (r *Report) WriteText(w io.Writer) error {
 		return err
 	}
 	if r.Bare != nil {
+		if r.BareProcess != "" {
+			where := "in its own process"
+			if r.BareProcess == "in-process" {
+				where = "inside the load command's process"
+			}
+			fmt.Fprintf(w, "bare handler ran %s\n", where)
+		}
 		verdict := "meets"
 		if r.Ratio < r.RatioGoal {
 			verdict = "misses"

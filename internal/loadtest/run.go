@@ -72,6 +72,11 @@ type Config struct {
 	Once bool
 	// Bare also drives the bare handler and computes the ratio.
 	Bare bool
+	// BareExec, when set, is the executable started as the bare handler's own process
+	// (one that calls ServeBareChild first): then the bare side pays for a second
+	// process on the machine, as Keygate does, instead of sharing the load command's.
+	// Empty: the handler runs inside this process.
+	BareExec string
 	// Rounds splits Duration into this many alternations of Keygate and the bare
 	// handler (0 means 1), so that a change in the machine's other load during the run
 	// weighs on both sides alike. Not with Once.
@@ -129,11 +134,18 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		URL: base + pathUser, Mode: cfg.mode(), Tokens: len(tokens), Connections: cfg.Connections,
 		DurationSeconds: cfg.Duration.Seconds(), Rounds: max(cfg.Rounds, 1), Mix: cfg.Mix, RatioGoal: RatioGoal,
 	}
+	if cfg.Bare {
+		rep.BareProcess = map[bool]string{true: "own", false: "in-process"}[cfg.BareExec != ""]
+	}
 	rounds := max(cfg.Rounds, 1)
 	per := cfg.Duration / time.Duration(rounds)
 	var bt *target
 	if cfg.Bare {
-		b, err := startBare(body)
+		start := startBare
+		if cfg.BareExec != "" {
+			start = func(body []byte) (*bare, error) { return startBareProcess(ctx, cfg.BareExec, body) }
+		}
+		b, err := start(body)
 		if err != nil {
 			return nil, err
 		}
@@ -534,23 +546,19 @@ func snippet(b []byte) string {
 	return s
 }
 
-// bare is the in-process handler that answers without checking anything.
+// bare is the handler that answers without checking anything, in the load command's
+// process or in one of its own.
 type bare struct {
-	srv  *http.Server
 	base string
-	done chan struct{}
+	stop func()
 }
 
 // bareCreated is what the bare handler answers a create: a token-shaped answer whose
 // token the client will later "revoke".
 const bareCreated = `{"id":1,"name":"loadtest","revoked":false,"active":true,"scopes":["k8s_proxy"],"token":"bare-handler-token"}` + "\n"
 
-func startBare(body []byte) (*bare, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("loadtest: bare handler: %w", err)
-	}
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+func bareHandler(body []byte) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header()["Content-Type"] = []string{"application/json"}
 		switch r.Method {
 		case http.MethodPost:
@@ -563,16 +571,22 @@ func startBare(body []byte) (*bare, error) {
 			_, _ = w.Write(body)
 		}
 	})
-	b := &bare{
-		srv:  &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute},
-		base: "http://" + l.Addr().String(),
-		done: make(chan struct{}),
-	}
-	go func() { defer close(b.done); _ = b.srv.Serve(l) }()
-	return b, nil
 }
 
-func (b *bare) close() {
-	_ = b.srv.Close()
-	<-b.done
+// serveBare serves the bare handler on l until stop is called.
+func serveBare(l net.Listener, body []byte) (stop func()) {
+	srv := &http.Server{Handler: bareHandler(body), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(l) }()
+	return func() { _ = srv.Close(); <-done }
 }
+
+func startBare(body []byte) (*bare, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("loadtest: bare handler: %w", err)
+	}
+	return &bare{base: "http://" + l.Addr().String(), stop: serveBare(l, body)}, nil
+}
+
+func (b *bare) close() { b.stop() }

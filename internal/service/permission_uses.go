@@ -15,56 +15,73 @@ const PermissionUseRetentionDays = 90
 
 // permissionUses aggregates which routes on which boundaries each token's requests
 // passed, in memory, for the use recorder's background flush: a request only bumps a
-// counter. Past maxPending distinct lines per flush, new lines are dropped.
+// counter. At permFlushAt distinct lines the writer is woken; past maxPermPending (a
+// store that cannot keep up) new lines are dropped.
 type permissionUses struct {
 	mu      sync.Mutex
-	pending map[permissionUseKey]keygate.PermissionUse
+	pending map[permissionUseKey]permissionCount
 }
 
+// A pending line is kept small (about 90 bytes with the map's own share) since up to
+// maxPermPending of them sit in memory between flushes.
 type permissionUseKey struct {
 	token int64
-	day   keygate.Date
+	id    int64
+	day   int32 // days since the Unix epoch
 	route string
 	kind  authz.BoundaryKind
-	id    int64
 }
 
-func (p *permissionUses) add(tokenID int64, route string, b authz.Boundary, at time.Time) {
-	k := permissionUseKey{tokenID, keygate.DateOf(at), route, b.Kind, b.ID}
+type permissionCount struct {
+	uses int64
+	last int64 // Unix nanoseconds of the latest use
+}
+
+const secondsPerDay = 24 * 60 * 60
+
+// add counts one use and reports whether the pending lines reached permFlushAt.
+func (p *permissionUses) add(tokenID int64, route string, b authz.Boundary, at time.Time) bool {
+	k := permissionUseKey{token: tokenID, id: b.ID, day: int32(keygate.DateOf(at).Start().Unix() / secondsPerDay), route: route, kind: b.Kind}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.pending == nil {
-		p.pending = map[permissionUseKey]keygate.PermissionUse{}
+		p.pending = map[permissionUseKey]permissionCount{}
 	}
 	cur, ok := p.pending[k]
-	if !ok {
-		if len(p.pending) >= maxPending {
-			return
-		}
-		cur = keygate.PermissionUse{TokenID: tokenID, Day: k.day, Route: route, BoundaryKind: string(b.Kind), BoundaryID: b.ID}
+	if !ok && len(p.pending) >= maxPermPending {
+		return true
 	}
-	cur.Uses++
-	if at.After(cur.LastUsedAt) {
-		cur.LastUsedAt = at
-	}
+	cur.uses++
+	cur.last = max(cur.last, at.UnixNano())
 	p.pending[k] = cur
+	return len(p.pending) >= permFlushAt
 }
 
 func (p *permissionUses) take() []keygate.PermissionUse {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	out := make([]keygate.PermissionUse, 0, len(p.pending))
-	for _, u := range p.pending {
-		out = append(out, u)
-	}
+	pending := p.pending
 	p.pending = nil
+	p.mu.Unlock()
+	out := make([]keygate.PermissionUse, 0, len(pending))
+	for k, c := range pending {
+		out = append(out, keygate.PermissionUse{
+			TokenID: k.token, Day: keygate.DateOf(time.Unix(int64(k.day)*secondsPerDay, 0).UTC()),
+			Route: k.route, BoundaryKind: string(k.kind), BoundaryID: k.id,
+			Uses: c.uses, LastUsedAt: time.Unix(0, c.last).UTC(),
+		})
+	}
 	return out
 }
 
 // RecordPermissionUse notes, off the request path, that a token's request on route
 // (its "METHOD PATTERN", or "GIT <service>") passed on boundary b.
 func (s *Service) RecordPermissionUse(tokenID int64, route string, b authz.Boundary) {
-	s.uses.perms.add(tokenID, route, b, s.clock.Now())
+	if s.uses.perms.add(tokenID, route, b, s.clock.Now()) {
+		select {
+		case s.uses.wake <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // flushPermissionUses writes the pending lines and prunes those past the retention.

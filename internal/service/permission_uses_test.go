@@ -45,18 +45,22 @@ func TestPermissionUsesAggregateAndExpire(t *testing.T) {
 	}
 }
 
-// TestPermissionUsesBounded: past maxPending distinct lines between flushes, new lines
-// are dropped (existing ones still count), so memory stays bounded.
+// TestPermissionUsesBounded: at permFlushAt lines add asks for an early flush; past
+// maxPermPending distinct lines between flushes new lines are dropped (existing ones
+// still count), so memory stays bounded when the store cannot keep up.
 func TestPermissionUsesBounded(t *testing.T) {
 	var p permissionUses
 	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
-	for i := range maxPending + 50 {
-		p.add(1, "GET /projects/{id}", authz.Boundary{Kind: authz.BoundaryProject, ID: int64(i)}, now)
+	for i := range maxPermPending + 50 {
+		full := p.add(1, "GET /projects/{id}", authz.Boundary{Kind: authz.BoundaryProject, ID: int64(i)}, now)
+		if want := i+1 >= permFlushAt; full != want {
+			t.Fatalf("add of line %d reports full=%v, want %v", i+1, full, want)
+		}
 	}
 	p.add(1, "GET /projects/{id}", authz.Boundary{Kind: authz.BoundaryProject, ID: 0}, now)
 	batch := p.take()
-	if len(batch) != maxPending {
-		t.Fatalf("pending lines = %d, want %d", len(batch), maxPending)
+	if len(batch) != maxPermPending {
+		t.Fatalf("pending lines = %d, want %d", len(batch), maxPermPending)
 	}
 	for _, u := range batch {
 		if u.BoundaryID == 0 && u.Uses != 2 {
@@ -108,4 +112,46 @@ func TestGranularEnforcedCached(t *testing.T) {
 	bot := legacy
 	bot.User.Type = keygate.UserProjectBot
 	check(bot, false)
+}
+
+// TestPermissionUsesFlushCadence: pending lines are written once a minute (by the
+// service clock), or at once when permFlushAt lines are pending, without a FlushUses.
+func TestPermissionUsesFlushCadence(t *testing.T) {
+	svc, clk := testService(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	iss, err := svc.CreatePersonalToken(ctx, authz.SystemSubject(), 1, TokenInput{Name: "t", Scopes: keygate.Scopes{keygate.ScopeAPI}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := iss.Token.ID
+	svc.uses.start(ctx)
+	stored := func() int {
+		uses, err := svc.store.PermissionUses(ctx, id, keygate.DateOf(clk.Now()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(uses)
+	}
+	waitFor := func(what string, want int) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for stored() != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: stored lines = %d, want %d", what, stored(), want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	svc.RecordPermissionUse(id, "GET /user", authz.Boundary{Kind: authz.BoundaryUser, Found: true})
+	time.Sleep(2500 * time.Millisecond) // two ticks of the last-used writer
+	if n := stored(); n != 0 {
+		t.Fatalf("stored lines after 2.5 s = %d, want 0 before a minute passed", n)
+	}
+	clk.Advance(time.Minute)
+	waitFor("a minute later", 1)
+	for i := range permFlushAt {
+		svc.RecordPermissionUse(id, "GET /projects/{id}", authz.Boundary{Kind: authz.BoundaryProject, Found: true, ID: int64(i + 1)})
+	}
+	waitFor("at permFlushAt pending lines", 1+permFlushAt)
 }

@@ -47,6 +47,12 @@ const (
 	maxPending    = 10_000
 	maxSeen       = 200_000
 	flushInterval = time.Second
+	// Permission use is a per-day aggregate, so it is written once a minute (or as soon
+	// as permFlushAt lines are pending): flushing it every second made the writes scale
+	// with the request rate instead of with the number of tokens in use.
+	permFlushInterval = time.Minute
+	permFlushAt       = 50_000
+	maxPermPending    = 2 * permFlushAt
 )
 
 func newUseRecorder(s store.Store, log *slog.Logger, now func() time.Time) *useRecorder {
@@ -128,6 +134,7 @@ func (r *useRecorder) start(ctx context.Context) {
 		defer close(r.done)
 		t := time.NewTicker(flushInterval)
 		defer t.Stop()
+		permsAt := r.now()
 		for {
 			select {
 			case <-ctx.Done():
@@ -135,15 +142,33 @@ func (r *useRecorder) start(ctx context.Context) {
 			case <-r.stop:
 				return
 			case <-t.C:
-				if err := r.flush(context.WithoutCancel(ctx)); err != nil {
+				if err := r.flushLastUsed(context.WithoutCancel(ctx)); err != nil {
 					r.log.Warn("write last-used data", "err", err)
+				}
+				if r.now().Sub(permsAt) < permFlushInterval {
+					continue
+				}
+				permsAt = r.now()
+				if err := r.flushPermissionUses(context.WithoutCancel(ctx), permsAt); err != nil {
+					r.log.Warn("write permission-use data", "err", err)
+				}
+			case <-r.wake:
+				permsAt = r.now()
+				if err := r.flushPermissionUses(context.WithoutCancel(ctx), permsAt); err != nil {
+					r.log.Warn("write permission-use data", "err", err)
 				}
 			}
 		}
 	}()
 }
 
+// flush writes everything pending.
 func (r *useRecorder) flush(ctx context.Context) error {
+	return errors.Join(r.flushLastUsed(ctx), r.flushPermissionUses(ctx, r.now()))
+}
+
+// flushLastUsed writes the queued last-used times, addresses and job-token uses.
+func (r *useRecorder) flushLastUsed(ctx context.Context) error {
 	r.mu.Lock()
 	batch := r.pending
 	r.pending = nil
@@ -166,7 +191,7 @@ func (r *useRecorder) flush(ctx context.Context) error {
 	if len(auths) > 0 {
 		err = errors.Join(err, r.store.RecordJobTokenAuths(ctx, auths))
 	}
-	return errors.Join(err, r.flushPermissionUses(ctx, r.now()))
+	return err
 }
 
 func (r *useRecorder) close(ctx context.Context) error {

@@ -171,23 +171,28 @@ func (db *DB) RecordUses(ctx context.Context, uses []store.Use) error {
 		SELECT ip FROM token_last_used_ips WHERE token_id = ?
 		ORDER BY used_at DESC, ip LIMIT ?)`)
 	return db.inTx(ctx, func(t *txn) error {
+		st, err := t.prepare(ctx, touch, upsertIP, trimIPs)
+		if err != nil {
+			return err
+		}
+		defer closeAll(st)
 		for _, u := range uses {
 			at := Normalize(u.At)
-			if _, err := t.tx.ExecContext(ctx, touch,
+			if _, err := st[0].ExecContext(ctx,
 				d.Time(at), u.TokenID, d.Time(at.Add(-store.LastUsedInterval))); err != nil {
 				return fmt.Errorf("store: record use of token %d: %w", u.TokenID, d.Classify(err))
 			}
 			if u.IP == "" {
 				continue
 			}
-			res, err := t.tx.ExecContext(ctx, upsertIP, u.IP, d.Time(at), u.TokenID)
+			res, err := st[1].ExecContext(ctx, u.IP, d.Time(at), u.TokenID)
 			if err != nil {
 				return fmt.Errorf("store: record address of token %d: %w", u.TokenID, d.Classify(err))
 			}
 			if n, _ := res.RowsAffected(); n == 0 {
 				continue // no such token
 			}
-			if _, err := t.tx.ExecContext(ctx, trimIPs, u.TokenID, u.TokenID, store.MaxLastUsedIPs); err != nil {
+			if _, err := st[2].ExecContext(ctx, u.TokenID, u.TokenID, store.MaxLastUsedIPs); err != nil {
 				return fmt.Errorf("store: trim addresses of token %d: %w", u.TokenID, d.Classify(err))
 			}
 		}

@@ -26,8 +26,13 @@ func (db *DB) RecordPermissionUses(ctx context.Context, uses []keygate.Permissio
 	prune := d.Rebind(`DELETE FROM token_permission_uses WHERE day < ?`)
 	merged := mergePermissionUses(uses)
 	return db.inTx(ctx, func(t *txn) error {
+		st, err := t.prepare(ctx, upsert)
+		if err != nil {
+			return err
+		}
+		defer closeAll(st)
 		for _, u := range merged {
-			if _, err := t.tx.ExecContext(ctx, upsert, d.Date(u.Day), u.Route, u.BoundaryKind,
+			if _, err := st[0].ExecContext(ctx, d.Date(u.Day), u.Route, u.BoundaryKind,
 				u.BoundaryID, u.Uses, d.Time(u.LastUsedAt), u.TokenID); err != nil {
 				return fmt.Errorf("store: record permission use of token %d: %w", u.TokenID, d.Classify(err))
 			}

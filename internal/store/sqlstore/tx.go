@@ -259,3 +259,24 @@ func (t *txn) affected(ctx context.Context, q string, args ...any) (int64, error
 }
 
 var _ store.Tx = (*txn)(nil)
+
+// prepare readies statements a batch write runs once per row: without it each row's
+// statement is parsed again (on SQLite most of a batch's cost).
+func (t *txn) prepare(ctx context.Context, queries ...string) ([]*sql.Stmt, error) {
+	out := make([]*sql.Stmt, 0, len(queries))
+	for _, q := range queries {
+		st, err := t.tx.PrepareContext(ctx, q)
+		if err != nil {
+			closeAll(out)
+			return nil, fmt.Errorf("store: prepare batch statement: %w", t.d.Classify(err))
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+func closeAll(st []*sql.Stmt) {
+	for _, s := range st {
+		_ = s.Close()
+	}
+}
