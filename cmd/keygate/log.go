@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/keygate/keygate/internal/jsonlog"
 )
 
 // redactedKeys are attribute names whose values never reach the log, whatever a caller
@@ -15,15 +17,7 @@ import (
 var redactedKeys = map[string]bool{"authorization": true, "password": true, "private_token": true, "token": true}
 
 func newLogger(w io.Writer, level slog.Level) *slog.Logger {
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{
-		Level: level,
-		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
-			if redactedKeys[strings.ToLower(a.Key)] {
-				return slog.String(a.Key, "[REDACTED]")
-			}
-			return a
-		},
-	}))
+	return slog.New(jsonlog.New(w, level, func(key string) bool { return redactedKeys[strings.ToLower(key)] }))
 }
 
 // passwordIterations lets tests lower the PBKDF2 cost (KEYGATE_PASSWORD_ITERATIONS); it

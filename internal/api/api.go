@@ -45,6 +45,7 @@ type API struct {
 	// introspectLimit: see Config.IntrospectLimit.
 	introspectLimit service.RateLimit
 	registry        string
+	userBodies      userBodies
 }
 
 // New builds the API.

@@ -44,7 +44,9 @@ func isRotatePath(path string) bool {
 
 func (a *API) wrap(rt Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+		if r.Body != http.NoBody {
+			r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+		}
 		// Audit events name the request they came from.
 		r = r.WithContext(service.WithOrigin(r.Context(), service.Origin{IP: clientIP(r), RequestID: w.Header().Get("X-Request-Id")}))
 		p, err := readParams(r)

@@ -212,13 +212,23 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func writeJSON(w http.ResponseWriter, status int, body any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
 	if body == nil {
+		w.Header()["Content-Type"] = contentTypeJSON
+		w.WriteHeader(status)
 		return
 	}
 	b, _ := encodeJSON(body) // every body is a plain struct, map or slice
-	_, _ = w.Write(b)        // the client went away; nothing to tell it
+	writeBody(w, status, b)
+}
+
+// contentTypeJSON is shared by every answer; net/http only reads header values.
+var contentTypeJSON = []string{"application/json"}
+
+// writeBody sends already encoded JSON.
+func writeBody(w http.ResponseWriter, status int, b []byte) {
+	w.Header()["Content-Type"] = contentTypeJSON
+	w.WriteHeader(status)
+	_, _ = w.Write(b) // the client went away; nothing to tell it
 }
 
 // encodeJSON is the bytes writeJSON sends (HTML left unescaped, a final newline).

@@ -30,8 +30,10 @@ var errTooLarge = &apiError{status: 413, body: map[string]any{"message": "413 Re
 // readParams parses query and body. Malformed bodies are a 400 in Grape's shape.
 func readParams(r *http.Request) (*params, error) {
 	p := &params{values: map[string]any{}}
-	for k, vs := range r.URL.Query() {
-		p.setForm(k, vs)
+	if r.URL.RawQuery != "" {
+		for k, vs := range r.URL.Query() {
+			p.setForm(k, vs)
+		}
 	}
 	if r.Body == nil || r.Method == http.MethodGet || r.Method == http.MethodHead {
 		return p, nil

@@ -19,11 +19,21 @@ func pathID(r *http.Request, name string) (int64, error) {
 
 func (a *API) currentUser(w http.ResponseWriter, r *http.Request, c *call) error {
 	u := c.principal.User
-	if c.subject.Admin() {
-		writeJSON(w, 200, a.userWithAdmin(u))
-		return nil
+	admin := c.subject.Admin()
+	body, ok := a.userBodies.get(u, admin)
+	if !ok {
+		var v any = a.userPublic(u)
+		if admin {
+			v = a.userWithAdmin(u)
+		}
+		b, err := encodeJSON(v)
+		if err != nil {
+			return err
+		}
+		body = b
+		a.userBodies.put(u, admin, body)
 	}
-	writeJSON(w, 200, a.userPublic(u))
+	writeBody(w, 200, body)
 	return nil
 }
 

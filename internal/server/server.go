@@ -176,5 +176,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener, grace time.Duration)
 func newRequestID() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+	var h [16]byte
+	hex.Encode(h[:], b[:])
+	return string(h[:])
 }
