@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -21,6 +22,7 @@ func newServeCmd(a *app) *cobra.Command {
 	var shutdown time.Duration
 	var ban banFlags
 	var registry registryFlags
+	var mem memoryFlags
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the Keygate server",
@@ -30,6 +32,11 @@ func newServeCmd(a *app) *cobra.Command {
 			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
 				return fmt.Errorf("--log-level: %w", err)
 			}
+			memory, restore, err := mem.apply(a.getenv, f.cacheSize)
+			if err != nil {
+				return err
+			}
+			defer restore()
 			lw := newLogWriter(a.stderr)
 			defer lw.Close()
 			log := newLogger(lw, level)
@@ -79,7 +86,8 @@ func newServeCmd(a *app) *cobra.Command {
 			if instance.IsPostgres(in.Config.DatabaseURL) {
 				store = "postgres"
 			}
-			log.Info("keygate listening", "addr", l.Addr().String(), "store", store, "data_dir", in.Config.DataDir, "external_url", in.Config.ExternalURL)
+			log.Info("keygate listening", "addr", l.Addr().String(), "store", store, "data_dir", in.Config.DataDir, "external_url", in.Config.ExternalURL,
+				"memory", memory.String(), "memory_from_env", strings.Join(memory.FromEnv, ","))
 			serveErr := srv.Serve(ctx, l, shutdown)
 			closeErr := in.Close(context.WithoutCancel(ctx))
 			if serveErr != nil {
@@ -92,6 +100,7 @@ func newServeCmd(a *app) *cobra.Command {
 	cmd.Flags().StringVar(&addr, "addr", a.envOr("KEYGATE_ADDR", instance.DefaultAddr), "listen address (KEYGATE_ADDR)")
 	ban.register(cmd, a)
 	registry.register(cmd, a)
+	mem.register(cmd, a)
 	cmd.Flags().StringVar(&tlsCert, "tls-cert", a.envOr("KEYGATE_TLS_CERT", ""), "PEM certificate: serve HTTPS directly, with HSTS (KEYGATE_TLS_CERT)")
 	cmd.Flags().StringVar(&tlsKey, "tls-key", a.envOr("KEYGATE_TLS_KEY", ""), "PEM private key for --tls-cert (KEYGATE_TLS_KEY)")
 	cmd.Flags().DurationVar(&shutdown, "shutdown-timeout", envDuration(a, "KEYGATE_SHUTDOWN_TIMEOUT", 10*time.Second), "how long SIGTERM waits for in-flight requests (KEYGATE_SHUTDOWN_TIMEOUT)")
