@@ -23,8 +23,11 @@ type memoryFlags struct {
 
 // Defaults: the automatic limit leaves room for the token cache at its bound.
 const (
-	defaultGCPercent   = 400
-	memoryLimitBase    = 64 << 20
+	defaultGCPercent = 400
+	memoryLimitBase  = 64 << 20
+	// defaultCacheSize keeps a server on a million tokens, cache full, under 200 MB RSS
+	// with the automatic limit (docs/performance.md, "Server memory").
+	defaultCacheSize   = 50_000
 	memoryPerCacheItem = 1 << 10
 )
 

@@ -104,7 +104,7 @@ func newServeCmd(a *app) *cobra.Command {
 	cmd.Flags().StringVar(&tlsCert, "tls-cert", a.envOr("KEYGATE_TLS_CERT", ""), "PEM certificate: serve HTTPS directly, with HSTS (KEYGATE_TLS_CERT)")
 	cmd.Flags().StringVar(&tlsKey, "tls-key", a.envOr("KEYGATE_TLS_KEY", ""), "PEM private key for --tls-cert (KEYGATE_TLS_KEY)")
 	cmd.Flags().DurationVar(&shutdown, "shutdown-timeout", envDuration(a, "KEYGATE_SHUTDOWN_TIMEOUT", 10*time.Second), "how long SIGTERM waits for in-flight requests (KEYGATE_SHUTDOWN_TIMEOUT)")
-	cmd.Flags().IntVar(&f.cacheSize, "cache-size", envInt(a, "KEYGATE_CACHE_SIZE", 100_000), "verified tokens kept in memory (KEYGATE_CACHE_SIZE); each costs about 0.5 KB with its owner's share")
+	cmd.Flags().IntVar(&f.cacheSize, "cache-size", envInt(a, "KEYGATE_CACHE_SIZE", defaultCacheSize), "verified tokens kept in memory (KEYGATE_CACHE_SIZE); each costs 0.5–0.8 KB with its owner's share")
 	cmd.Flags().StringVar(&gateFile, "gate-file", a.envOr("KEYGATE_GATE_FILE", ""), "forward-auth services for /-/gate (YAML, docs/gate.md); reloaded on SIGHUP and on change (KEYGATE_GATE_FILE)")
 	cmd.Flags().StringVar(&logLevel, "log-level", a.envOr("KEYGATE_LOG_LEVEL", "info"), "debug, info, warn or error (KEYGATE_LOG_LEVEL)")
 	return cmd

@@ -24,7 +24,7 @@ type Config struct {
 	Clock    clock.Clock
 	Digester *secret.Digester
 	Logger   *slog.Logger
-	// CacheSize bounds the verified-token cache (entries); 0 means 100,000.
+	// CacheSize bounds the verified-token cache (entries); 0 means 50,000.
 	CacheSize int
 	// ExternalURL is the instance URL users see, used in messages that point at it.
 	ExternalURL string
@@ -79,7 +79,7 @@ func New(cfg Config) (*Service, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.CacheSize <= 0 {
-		cfg.CacheSize = 100_000
+		cfg.CacheSize = 50_000
 	}
 	if cfg.PasswordIterations <= 0 {
 		cfg.PasswordIterations = defaultPasswordIterations

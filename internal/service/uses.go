@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"errors"
+	"hash/maphash"
 	"log/slog"
 	"sync"
 	"time"
@@ -36,22 +37,27 @@ type useRecorder struct {
 	started bool
 }
 
+// useMark is kept for up to maxSeen tokens, so it is small (24 bytes): times as Unix
+// nanoseconds and the address as a hash, which only has to tell "same as last time".
 type useMark struct {
-	at   time.Time // last_used_at last queued
-	ipAt time.Time // an address last queued
-	ip   string
+	at     int64 // last_used_at last queued
+	ipAt   int64 // an address last queued
+	ipHash uint64
 }
+
+// ipSeed keys the address hashes of one process.
+var ipSeed = maphash.MakeSeed()
 
 const (
 	ipInterval    = time.Minute
 	maxPending    = 10_000
-	maxSeen       = 200_000
+	maxSeen       = 100_000
 	flushInterval = time.Second
 	// Permission use is a per-day aggregate, so it is written once a minute (or as soon
 	// as permFlushAt lines are pending): flushing it every second made the writes scale
 	// with the request rate instead of with the number of tokens in use.
 	permFlushInterval = time.Minute
-	permFlushAt       = 50_000
+	permFlushAt       = 25_000
 	maxPermPending    = 2 * permFlushAt
 )
 
@@ -74,8 +80,13 @@ type sighting struct {
 func (r *useRecorder) record(tokenID int64, at time.Time, ip, requestID string) {
 	r.mu.Lock()
 	m, ok := r.seen[tokenID]
-	dueAt := !ok || at.Sub(m.at) >= store.LastUsedInterval
-	dueIP := ip != "" && (ip != m.ip && at.Sub(m.ipAt) >= ipInterval || !ok)
+	now := at.UnixNano()
+	var ipHash uint64
+	if ip != "" {
+		ipHash = maphash.String(ipSeed, ip)
+	}
+	dueAt := !ok || now-m.at >= int64(store.LastUsedInterval)
+	dueIP := ip != "" && (ipHash != m.ipHash && now-m.ipAt >= int64(ipInterval) || !ok)
 	if !dueAt && !dueIP {
 		r.mu.Unlock()
 		return
@@ -88,11 +99,11 @@ func (r *useRecorder) record(tokenID int64, at time.Time, ip, requestID string) 
 		clear(r.seen)
 	}
 	if dueAt {
-		m.at = at
+		m.at = now
 	}
 	u := store.Use{TokenID: tokenID, At: at}
 	if dueIP {
-		m.ipAt, m.ip, u.IP = at, ip, ip
+		m.ipAt, m.ipHash, u.IP = now, ipHash, ip
 		if len(r.sightings) < maxPending {
 			r.sightings = append(r.sightings, sighting{tokenID: tokenID, ip: ip, requestID: requestID, at: at})
 		}

@@ -30,10 +30,12 @@ var migrationFiles embed.FS
 const busyTimeout = 10 * time.Second
 
 // mmapSize is how much of the file each connection reads through a memory map rather than
-// read(2). Token lookups touch a few pages scattered over the file; mapping it saves a
-// system call per page (on a million tokens, 66 → 38 µs per lookup here). It is address
-// space, not memory: pages are shared with the OS page cache.
-const mmapSize = 1 << 30
+// read(2). None: a map made a cache miss ~20 % faster (18 against 22 µs on 10k tokens),
+// but every page a reader touched stayed in the process's resident set, so a server on a
+// million tokens (a 306 MB file) grew to 250–570 MB RSS, past the 200 MB budget, while
+// its own memory was ~35 MB. Read through the OS page cache, the hot pages are cached
+// all the same, outside the process (docs/performance.md, "Server memory").
+const mmapSize = 0
 
 // sqlDB is sqlstore.DB under a name that, embedded, stays unexported: Store offers its
 // methods, not the field.
