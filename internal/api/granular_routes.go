@@ -197,10 +197,13 @@ func (a *API) tokenUsage(w http.ResponseWriter, r *http.Request, c *call) error 
 	return nil
 }
 
-// gitRoutes are the recorded names of Git operations and the permission each needs.
-var gitRoutes = map[string]string{
-	authz.GitUseRoute(authz.GitFetch): authz.GitPermission(authz.GitFetch),
-	authz.GitUseRoute(authz.GitPush):  authz.GitPermission(authz.GitPush),
+// otherRoutes are the recorded names of Git operations and registry actions (no API
+// route of their own) and the permission each needs.
+var otherRoutes = map[string]string{
+	authz.GitUseRoute(authz.GitFetch):            authz.GitPermission(authz.GitFetch),
+	authz.GitUseRoute(authz.GitPush):             authz.GitPermission(authz.GitPush),
+	authz.RegistryUseRoute(authz.RegistryPull):   authz.PermReadContainerRepository,
+	authz.RegistryUseRoute(authz.RegistryDelete): authz.PermDeleteContainerRepository,
 }
 
 // UsageReport builds a token's usage report over days (the API route and the admin
@@ -222,7 +225,7 @@ func (a *API) UsageReport(ctx context.Context, t keygate.Token, days int) (any, 
 	used := map[keygate.Scope]bool{}
 	for _, u := range uses {
 		perms, route := []string(nil), u.Route
-		if p, ok := gitRoutes[u.Route]; ok {
+		if p, ok := otherRoutes[u.Route]; ok {
 			perms = []string{p}
 		} else if rt, ok := byKey[u.Route]; ok {
 			perms = rt.Fine.Permissions
@@ -271,6 +274,10 @@ func scopeOpened(byKey map[string]Route, route string, s keygate.Scope) bool {
 		return authz.GitAbilitiesFor(keygate.Scopes{s}).Download
 	case authz.GitUseRoute(authz.GitPush):
 		return authz.GitAbilitiesFor(keygate.Scopes{s}).Push
+	case authz.RegistryUseRoute(authz.RegistryPull):
+		return authz.RegistryAbilitiesFor(keygate.Scopes{s}).Pull
+	case authz.RegistryUseRoute(authz.RegistryDelete):
+		return authz.RegistryAbilitiesFor(keygate.Scopes{s}).Admin
 	}
 	rt, ok := byKey[route]
 	if !ok || rt.Rule.AnyScope {

@@ -78,6 +78,10 @@ func RegistryPermission(a RegistryAction) (perm string, ok bool) {
 	return "", false
 }
 
+// RegistryUseRoute is how a granted registry action is recorded among a token's
+// permission uses (for the least-privilege advice), like GitUseRoute for Git.
+func RegistryUseRoute(a RegistryAction) string { return "REGISTRY " + string(a) }
+
 // RegistryAbilitiesFor maps token scopes to registry abilities (Gitlab::Auth
 // abilities_for_scopes): api pulls, pushes and deletes; read_api and read_registry pull;
 // write_registry pushes. Other scopes give none.

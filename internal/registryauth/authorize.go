@@ -102,5 +102,23 @@ func (a Authorizer) Grant(ctx context.Context, c Caller, sc Scope) (Access, bool
 	if len(granted) == 0 {
 		return Access{}, false, nil
 	}
+	a.recordUses(c, t, granted)
 	return Access{Type: TypeRepository, Name: name, Actions: granted}, true, nil
+}
+
+// recordUses counts, for a token's least-privilege advice, the granted actions a
+// fine-grained permission covers (pull, delete), on the project's boundary, as API routes
+// and Git operations are counted. Push has no permission, so no fine-grained grant could
+// be suggested for it.
+func (a Authorizer) recordUses(c Caller, t Target, granted []string) {
+	s := c.Subject
+	if s.Token == nil || c.Job != nil || a.Service == nil {
+		return
+	}
+	b := authz.ProjectBoundary(s, t.Project, t.Authz.Resource)
+	for _, act := range granted {
+		if _, ok := authz.RegistryPermission(authz.RegistryAction(act)); ok {
+			a.Service.RecordPermissionUse(s.Token.ID, authz.RegistryUseRoute(authz.RegistryAction(act)), b)
+		}
+	}
 }

@@ -3,6 +3,7 @@ package registryauth_test
 import (
 	"context"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -185,5 +186,83 @@ func TestGranularCanI(t *testing.T) {
 	sam := w.granularPAT("sam", false, service.GranularRequest{Access: keygate.AccessAllMemberships, Permissions: []string{authz.PermReadContainerRepository}})
 	if a := ask(sam, "PULL", "grp/app"); a.Allowed || a.Status != 404 {
 		t.Errorf("pull of a project the caller cannot see: %+v, want 404", a)
+	}
+}
+
+// TestRegistryUsesFeedAdvice: granted pulls and deletes count among a token's permission
+// uses, so the usage report's suggested grant keeps registry access; push, which no
+// permission allows, is not counted.
+func TestRegistryUsesFeedAdvice(t *testing.T) {
+	w := newWorld(t, keygatetest.Options{Registry: true})
+	app := w.p["app"]
+	ctx := context.Background()
+	create := func(user string, in service.TokenInput) (int64, string) {
+		iss, err := w.srv.Service.CreatePersonalToken(ctx, authz.SystemSubject(), w.u[user].ID, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return iss.Token.ID, iss.Secret.Reveal()
+	}
+	fineID, fine := create("mia", service.TokenInput{Name: "fine", Granular: []service.GranularRequest{
+		onProjects([]string{authz.PermReadContainerRepository, authz.PermDeleteContainerRepository}, app.ID)}})
+	legacyID, legacy := create("mia", service.TokenInput{Name: "legacy", Scopes: keygate.Scopes{keygate.ScopeAPI, keygate.ScopeReadUser}})
+	if a := w.accessOf(w.auth("GET", "mia", fine, scopes("repository:grp/app:pull,delete"))); accessString(a) != `[{"type":"repository","name":"grp/app","actions":["pull","delete"]}]` {
+		t.Fatalf("fine-grained grant = %s", accessString(a))
+	}
+	if a := w.accessOf(w.auth("GET", "mia", legacy, scopes("repository:grp/app:pull,push"))); accessString(a) != `[{"type":"repository","name":"grp/app","actions":["pull","push"]}]` {
+		t.Fatalf("legacy grant = %s", accessString(a))
+	}
+	type usage struct {
+		Uses []struct {
+			Route        string   `json:"route"`
+			Permissions  []string `json:"permissions"`
+			BoundaryType string   `json:"boundary_type"`
+			BoundaryID   int64    `json:"boundary_id"`
+			Count        int64    `json:"count"`
+		} `json:"uses"`
+		GranularScopes []struct {
+			Permissions []string `json:"permissions"`
+			ProjectIDs  []int64  `json:"project_ids"`
+		} `json:"granular_scopes"`
+		UnusedScopes []string `json:"unused_scopes"`
+	}
+	report := func(id int64) usage {
+		t.Helper()
+		status, body := w.srv.Do(t, w.srv.RootToken, "GET", "/personal_access_tokens/"+strconv.FormatInt(id, 10)+"/keygate/usage", nil)
+		if status != 200 {
+			t.Fatalf("usage: %d %s", status, body)
+		}
+		var u usage
+		if err := json.Unmarshal(body, &u); err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	perms := func(u usage) map[string]int64 {
+		m := map[string]int64{}
+		for _, x := range u.Uses {
+			if x.BoundaryType != "project" || x.BoundaryID != app.ID {
+				t.Errorf("use %+v is not on the project %d", x, app.ID)
+			}
+			m[x.Route+" "+strings.Join(x.Permissions, ",")] += x.Count
+		}
+		return m
+	}
+	want := map[string]int64{
+		"REGISTRY pull " + authz.PermReadContainerRepository:     1,
+		"REGISTRY delete " + authz.PermDeleteContainerRepository: 1,
+	}
+	if got := perms(report(fineID)); len(got) != 2 || got["REGISTRY pull read_container_repository"] != 1 || got["REGISTRY delete delete_container_repository"] != 1 {
+		t.Errorf("fine-grained token's uses = %v, want %v", got, want)
+	}
+	lu := report(legacyID)
+	if got := perms(lu); len(got) != 1 || got["REGISTRY pull read_container_repository"] != 1 {
+		t.Errorf("legacy token's uses = %v, want only the pull (push has no permission)", got)
+	}
+	if len(lu.GranularScopes) != 1 || strings.Join(lu.GranularScopes[0].Permissions, ",") != authz.PermReadContainerRepository {
+		t.Errorf("suggested grant = %+v, want read_container_repository on the project", lu.GranularScopes)
+	}
+	if strings.Join(lu.UnusedScopes, ",") != "read_user" {
+		t.Errorf("unused scopes = %v, want read_user (api opened the pull)", lu.UnusedScopes)
 	}
 }
