@@ -175,3 +175,42 @@ func TestFineGrainedTokenForm(t *testing.T) {
 		t.Errorf("POST the token page = %d, want 405", p.status)
 	}
 }
+
+// TestFineGrainedResourceTokenForm: a project access token's create form offers the
+// fine-grained grant too; the bot's token holds it (capped by its membership and role),
+// and a grant naming a project the creator cannot see is refused at its field.
+func TestFineGrainedResourceTokenForm(t *testing.T) {
+	s := keygatetest.NewServer(t)
+	maint := user(t, s, "maint", false)
+	pid := project(t, s, "web", maint, keygate.Maintainer)
+	other := project(t, s, "other", maint, keygate.Maintainer)
+	project(t, s, "secret", keygate.User{}, 0)
+	c := newClient(t, s)
+	c.signIn("maint", testPassword)
+	const page = "/root/web/-/settings/access_tokens"
+	if form := c.get(page).body; !strings.Contains(form, `name="token_kind" value="granular"`) || !strings.Contains(form, `id="perm-read_project"`) || !strings.Contains(form, `id="token-role"`) {
+		t.Fatalf("the project token form lacks the grant section or the role:\n%s", excerpt(form))
+	}
+	refused := c.post(page, page, grantForm("granular_access", "selected_memberships", "granular_permissions", "read_project", "granular_projects", "root/secret", "access_level", "30"))
+	wantFieldError(t, refused, 422, "granular_namespaces", "A project was not found, or you cannot see it")
+
+	p := c.post(page, page, grantForm("name", "fine-bot", "granular_access", "selected_memberships", "granular_permissions", "read_project",
+		"granular_projects", "root/web", "granular_projects", "root/other", "access_level", "20"))
+	tok := createdToken(p.body)
+	if p.status != http.StatusCreated || tok == "" || !strings.Contains(p.body, "Reporter") {
+		t.Fatalf("create = %d\n%s", p.status, excerpt(p.body))
+	}
+	if !strings.Contains(c.get(page).body, "<code>selected_memberships</code> on project root/web: read_project") {
+		t.Errorf("the token table does not show the grant:\n%s", excerpt(c.get(page).body))
+	}
+	if st := tokenStatus(t, s, tok, "/projects/"+strconv.FormatInt(pid, 10)); st != 200 {
+		t.Errorf("the bot's token on its project = %d, want 200", st)
+	}
+	// The grant names root/other, but the bot is a member of root/web only.
+	if st := tokenStatus(t, s, tok, "/projects/"+strconv.FormatInt(other, 10)); st != 404 && st != 403 {
+		t.Errorf("the bot's token on a project it is not a member of = %d, want 403 or 404", st)
+	}
+	if st := tokenStatus(t, s, tok, "/projects/"+strconv.FormatInt(pid, 10)+"/members"); st != 403 {
+		t.Errorf("a route outside the grant = %d, want 403", st)
+	}
+}

@@ -153,7 +153,7 @@ func (w *Web) resourceScope(s signedIn, res resource) tokenScope {
 		title: kind + " access tokens · " + res.name, heading: kind + " access tokens",
 		intro: "Generate " + strings.ToLower(kind) + " access tokens scoped to " + res.name + " for your applications that need access to the API or Git over HTTP. Each token acts as a bot member with the role you choose, never above your own.",
 		base:  res.webPath + "/-/settings/access_tokens",
-		form:  w.formWith(scopeOptions(allowed), levels),
+		form:  w.formWithGrant(scopeOptions(allowed), levels),
 		list: func(ctx context.Context, state string) ([]tokenRow, error) {
 			rts, _, err := w.svc.ResourceTokens(ctx, sub, res.src, store.TokenFilter{State: state, Sort: sortFor(state), Page: store.Page{Number: 1, Size: 100}})
 			rows := make([]tokenRow, 0, len(rts))
@@ -169,7 +169,10 @@ func (w *Web) resourceScope(s signedIn, res resource) tokenScope {
 			return rt.Token, err
 		},
 		create: func(ctx context.Context, f url.Values) (keygate.Token, secret.Token, fieldErrors, error) {
-			in, fe := parseTokenForm(f, allowed)
+			in, fe, err := w.tokenInput(ctx, f, allowed)
+			if err != nil {
+				return keygate.Token{}, secret.Token{}, nil, err
+			}
 			lvl := keygate.Maintainer
 			if raw := f.Get("access_level"); raw != "" {
 				n, err := strconv.Atoi(raw)
@@ -183,7 +186,7 @@ func (w *Web) resourceScope(s signedIn, res resource) tokenScope {
 				return keygate.Token{}, secret.Token{}, fe, nil
 			}
 			rt, err := w.svc.CreateResourceToken(ctx, sub, res.src, service.ResourceTokenInput{TokenInput: in, AccessLevel: lvl})
-			return rt.Token, rt.Secret, nil, err
+			return created(rt.Token, rt.Secret, err)
 		},
 		rotate: func(ctx context.Context, id int64) (keygate.Token, secret.Token, error) {
 			rt, err := w.svc.RotateResourceToken(ctx, sub, res.src, id, nil)

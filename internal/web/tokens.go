@@ -403,7 +403,7 @@ func (w *Web) personalScope(s signedIn) tokenScope {
 		title: "Personal access tokens", heading: "Personal access tokens",
 		intro:  "You can generate a personal access token for each application you use that needs access to the GitLab API or Git over HTTP.",
 		base:   "/-/user_settings/personal_access_tokens",
-		form:   w.formWithGrant(scopeOptions(allowed)),
+		form:   w.formWithGrant(scopeOptions(allowed), nil),
 		detail: true,
 		list: func(ctx context.Context, state string) ([]tokenRow, error) {
 			ts, _, err := w.svc.Tokens(ctx, sub, store.TokenFilter{UserID: me.ID, Impersonation: ptr(false), State: state, Sort: sortFor(state), Page: store.Page{Number: 1, Size: 100}})
@@ -440,8 +440,8 @@ func (w *Web) formWith(scopes []scopeOption, levels []levelOption) func(ctx cont
 }
 
 // formWithGrant is formWith plus the fine-grained grant section.
-func (w *Web) formWithGrant(scopes []scopeOption) func(ctx context.Context) createForm {
-	base := w.formWith(scopes, nil)
+func (w *Web) formWithGrant(scopes []scopeOption, levels []levelOption) func(ctx context.Context) createForm {
+	base := w.formWith(scopes, levels)
 	return func(ctx context.Context) createForm {
 		f := base(ctx)
 		f.Granular = granularOptions()
@@ -449,35 +449,43 @@ func (w *Web) formWithGrant(scopes []scopeOption) func(ctx context.Context) crea
 	}
 }
 
-// createPersonal creates a personal token from the form: legacy scopes, or a
-// fine-grained grant read into service.TokenInput.Granular as the API reads
-// granular_scopes. The service's refusals of a grant are shown next to their fields.
-func (w *Web) createPersonal(ctx context.Context, sub authz.Subject, userID int64, f url.Values, allowed func(keygate.Scope) bool) (keygate.Token, secret.Token, fieldErrors, error) {
+// tokenInput reads a create form: legacy scopes, or a fine-grained grant read into
+// service.TokenInput.Granular as the API reads granular_scopes (every rule about the
+// grant stays in the service).
+func (w *Web) tokenInput(ctx context.Context, f url.Values, allowed func(keygate.Scope) bool) (service.TokenInput, fieldErrors, error) {
 	if !wantsGranular(f) {
 		in, fe := parseTokenForm(f, allowed)
-		if len(fe) > 0 {
-			return keygate.Token{}, secret.Token{}, fe, nil
-		}
-		iss, err := w.svc.CreatePersonalToken(ctx, sub, userID, in)
-		return iss.Token, iss.Secret, nil, err
+		return in, fe, nil
 	}
 	in, fe := parseTokenBasics(f)
 	grant, err := w.parseGrant(ctx, f, fe)
 	if err != nil {
-		return keygate.Token{}, secret.Token{}, nil, err
-	}
-	if len(fe) > 0 {
-		return keygate.Token{}, secret.Token{}, fe, nil
+		return in, nil, err
 	}
 	in.Granular = grant
-	iss, err := w.svc.CreatePersonalToken(ctx, sub, userID, in)
+	return in, fe, nil
+}
+
+// created is a create call's outcome for a form: the service's refusals of a grant are
+// shown next to their fields.
+func created(t keygate.Token, sec secret.Token, err error) (keygate.Token, secret.Token, fieldErrors, error) {
 	if err != nil {
 		if fe, ok := grantErrors(err); ok {
 			return keygate.Token{}, secret.Token{}, fe, nil
 		}
 		return keygate.Token{}, secret.Token{}, nil, err
 	}
-	return iss.Token, iss.Secret, nil, nil
+	return t, sec, nil, nil
+}
+
+// createPersonal creates a personal token (legacy or fine-grained) from the form.
+func (w *Web) createPersonal(ctx context.Context, sub authz.Subject, userID int64, f url.Values, allowed func(keygate.Scope) bool) (keygate.Token, secret.Token, fieldErrors, error) {
+	in, fe, err := w.tokenInput(ctx, f, allowed)
+	if err != nil || len(fe) > 0 {
+		return keygate.Token{}, secret.Token{}, fe, err
+	}
+	iss, err := w.svc.CreatePersonalToken(ctx, sub, userID, in)
+	return created(iss.Token, iss.Secret, err)
 }
 
 // sortFor: active tokens by expiry (soonest first, as GitLab), inactive newest first.
