@@ -1,14 +1,10 @@
 package main
 
 import (
-	"bufio"
-	"context"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -67,42 +63,9 @@ func TestServeGateFile(t *testing.T) {
 	if _, _, err := runCLI(t, testEnv, "", "serve", "--addr", freePort(t), "--data-dir", t.TempDir(), "--gate-file", filepath.Join(dir, "missing.yaml")); err == nil {
 		t.Error("serve with a missing gate file started")
 	}
-	addr := freePort(t)
-	pr, pw := io.Pipe()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
 	env := map[string]string{"KEYGATE_PASSWORD_ITERATIONS": "1000", "KEYGATE_GATE_FILE": file}
-	go func() {
-		done <- run(ctx, []string{"serve", "--addr", addr, "--data-dir", t.TempDir()}, strings.NewReader(""), io.Discard, pw, func(k string) string { return env[k] })
-		pw.Close()
-	}()
-	var mu sync.Mutex
-	var logs strings.Builder
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(pr)
-		signalled := false
-		for sc.Scan() {
-			mu.Lock()
-			logs.WriteString(sc.Text() + "\n")
-			mu.Unlock()
-			if !signalled && strings.Contains(sc.Text(), "keygate listening") {
-				close(ready)
-				signalled = true
-			}
-		}
-	}()
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("serve exited: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("server did not start")
-	}
-	defer func() {
-		cancel()
-		<-done
-	}()
+	srv := startInProcess(t, env, "--data-dir", t.TempDir())
+	addr := srv.Addr
 	gateStatus := func() int {
 		resp, err := http.Get("http://" + addr + "/-/gate")
 		if err != nil {
@@ -111,19 +74,13 @@ func TestServeGateFile(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	count := func(s string) int {
-		mu.Lock()
-		defer mu.Unlock()
-		return strings.Count(logs.String(), s)
-	}
+	count := func(s string) int { return strings.Count(srv.Logs.String(), s) }
 	waitFor := func(what string, ok func() bool) {
 		t.Helper()
 		deadline := time.Now().Add(10 * time.Second)
 		for !ok() {
 			if time.Now().After(deadline) {
-				mu.Lock()
-				defer mu.Unlock()
-				t.Fatalf("%s: not within 10 s; log:\n%s", what, logs.String())
+				t.Fatalf("%s: not within 10 s; log:\n%s", what, srv.Logs.String())
 			}
 			time.Sleep(10 * time.Millisecond) // a real server reloading a file; polled with a deadline
 		}

@@ -5,7 +5,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -161,9 +163,9 @@ func buildBinary(t *testing.T) string {
 // startBinary runs `keygate serve` with env until it logs that it listens. The server is
 // stopped with SIGINT at cleanup unless the test already ended it; exited is closed when
 // the process is gone.
-func startBinary(t *testing.T, bin string, env []string) (srv *exec.Cmd, logs *syncBuf, exited <-chan struct{}) {
+func startBinary(t *testing.T, bin string, env []string) (srv *exec.Cmd, logs *keygatetest.SyncBuffer, exited <-chan struct{}) {
 	t.Helper()
-	logs = &syncBuf{}
+	logs = &keygatetest.SyncBuffer{}
 	srv = exec.Command(bin, "serve")
 	srv.Env = env
 	stderr, err := srv.StderrPipe()
@@ -179,7 +181,7 @@ func startBinary(t *testing.T, bin string, env []string) (srv *exec.Cmd, logs *s
 		sc := bufio.NewScanner(stderr)
 		signalled := false
 		for sc.Scan() {
-			logs.Write(append(sc.Bytes(), '\n'))
+			_, _ = logs.Write(append(sc.Bytes(), '\n'))
 			if !signalled && strings.Contains(sc.Text(), "keygate listening") {
 				close(ready)
 				signalled = true
@@ -293,7 +295,7 @@ func serveBinary(t *testing.T, bin, dbURL string) {
 // startServe runs `keygate serve` of bin on a free port with a test clock file (at
 // 2026-03-01T10:00:00Z) until the test ends, and returns its base URL, the environment
 // the server and admin commands share, the clock file and the server's log.
-func startServe(t *testing.T, bin, dbURL string) (string, []string, string, *syncBuf) {
+func startServe(t *testing.T, bin, dbURL string) (string, []string, string, *keygatetest.SyncBuffer) {
 	t.Helper()
 	dir := t.TempDir()
 	addr := freePort(t)
@@ -325,20 +327,70 @@ func revokedWithin(t *testing.T, c *gitlab.Client, bound time.Duration) {
 	}
 }
 
-// syncBuf collects a subprocess's log lines for later searching.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+// inProcessServer is `keygate serve` run inside the test process.
+type inProcessServer struct {
+	Addr, Base string
+	// Listening is the start-up log line; Logs all lines so far.
+	Listening string
+	Logs      *keygatetest.SyncBuffer
+	stop      func() error
 }
 
-func (s *syncBuf) Write(p []byte) {
-	s.mu.Lock()
-	s.b.Write(p)
-	s.mu.Unlock()
+// startInProcess runs `keygate serve` with args and env on a free port until Stop or the
+// end of the test.
+func startInProcess(t *testing.T, env map[string]string, args ...string) *inProcessServer {
+	t.Helper()
+	srv := &inProcessServer{Addr: freePort(t), Logs: &keygatetest.SyncBuffer{}}
+	srv.Base = "http://" + srv.Addr
+	pr, pw := io.Pipe()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, append([]string{"serve", "--addr", srv.Addr, "--shutdown-timeout", "5s"}, args...),
+			strings.NewReader(""), io.Discard, pw, func(k string) string { return env[k] })
+		pw.Close()
+	}()
+	ready := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		signalled := false
+		for sc.Scan() {
+			_, _ = srv.Logs.Write(append(sc.Bytes(), '\n'))
+			if !signalled && strings.Contains(sc.Text(), "keygate listening") {
+				ready <- sc.Text()
+				signalled = true
+			}
+		}
+	}()
+	select {
+	case srv.Listening = <-ready:
+	case err := <-done:
+		cancel()
+		t.Fatalf("serve exited: %v", err)
+	case <-time.After(30 * time.Second):
+		cancel()
+		t.Fatal("server did not start")
+	}
+	var once sync.Once
+	var stopErr error
+	srv.stop = func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case stopErr = <-done:
+			case <-time.After(10 * time.Second):
+				stopErr = errors.New("server did not stop within 10 s")
+			}
+		})
+		return stopErr
+	}
+	t.Cleanup(func() {
+		if err := srv.stop(); err != nil {
+			t.Errorf("stop serve: %v", err)
+		}
+	})
+	return srv
 }
 
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// Stop cancels serve as SIGTERM would and returns what it returned.
+func (s *inProcessServer) Stop() error { return s.stop() }

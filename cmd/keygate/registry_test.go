@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"io"
@@ -16,48 +14,6 @@ import (
 	"github.com/keygate/keygate/internal/instance"
 	"github.com/keygate/keygate/internal/registryauth"
 )
-
-// serveInProcess runs `keygate serve` with args and env until the test ends and returns
-// its base URL.
-func serveInProcess(t *testing.T, env map[string]string, args ...string) string {
-	t.Helper()
-	addr := freePort(t)
-	pr, pw := io.Pipe()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, append([]string{"serve", "--addr", addr, "--shutdown-timeout", "5s"}, args...),
-			strings.NewReader(""), io.Discard, pw, func(k string) string { return env[k] })
-		pw.Close()
-	}()
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(pr)
-		signalled := false
-		for sc.Scan() {
-			if !signalled && strings.Contains(sc.Text(), "keygate listening") {
-				close(ready)
-				signalled = true
-			}
-		}
-	}()
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("serve exited: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("server did not start")
-	}
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Error("server did not stop")
-		}
-	})
-	return "http://" + addr
-}
 
 func jwtAuth(t *testing.T, base, user, pass, query string) (int, string) {
 	t.Helper()
@@ -77,7 +33,7 @@ func jwtAuth(t *testing.T, base, user, pass, query string) (int, string) {
 func TestServeRegistry(t *testing.T) {
 	dir := t.TempDir()
 	env := map[string]string{"KEYGATE_PASSWORD_ITERATIONS": "1000", "KEYGATE_REGISTRY_ISSUER": "my-issuer"}
-	base := serveInProcess(t, env, "--data-dir", dir, "--registry-url", "https://Registry.Example.com:5050/")
+	base := startInProcess(t, env, "--data-dir", dir, "--registry-url", "https://Registry.Example.com:5050/").Base
 	keyFile := filepath.Join(dir, "registry", "token.key")
 	fi, err := os.Stat(keyFile)
 	if err != nil || fi.Mode().Perm() != 0o600 {
@@ -150,7 +106,7 @@ func TestServeRegistry(t *testing.T) {
 }
 
 func TestServeRegistryOff(t *testing.T) {
-	base := serveInProcess(t, testEnv, "--data-dir", t.TempDir())
+	base := startInProcess(t, testEnv, "--data-dir", t.TempDir()).Base
 	if st, body := jwtAuth(t, base, "", "", "service=container_registry&scope=repository:a/b:pull"); st != 404 ||
 		body != `{"errors":[{"code":"UNAVAILABLE","message":"registry not enabled"}],"http_status":404}` {
 		t.Errorf("/jwt/auth without --registry-url = %d %s", st, body)

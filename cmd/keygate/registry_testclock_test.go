@@ -23,7 +23,7 @@ func TestServeRegistryTestClock(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := map[string]string{"KEYGATE_PASSWORD_ITERATIONS": "1000", "KEYGATE_TEST_CLOCK_FILE": clockFile}
-	base := serveInProcess(t, env, "--data-dir", filepath.Join(dir, "data"), "--registry-url", "registry.test")
+	base := startInProcess(t, env, "--data-dir", filepath.Join(dir, "data"), "--registry-url", "registry.test").Base
 	tok, _, err := runCLI(t, env, "", "admin", "token", "create", "--data-dir", filepath.Join(dir, "data"), "--user", "root", "--name", "r",
 		"--scopes", "api", "--expires-at", "2026-04-01")
 	if err != nil {

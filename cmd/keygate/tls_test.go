@@ -1,17 +1,13 @@
 package main
 
 import (
-	"bufio"
-	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/keygate/keygate/internal/keygatetest"
 )
@@ -36,36 +32,11 @@ func selfSigned(t *testing.T) (string, string, *x509.CertPool) {
 // cancellation here) stops the server gracefully.
 func TestServeTLS(t *testing.T) {
 	cert, key, pool := selfSigned(t)
-	addr := freePort(t)
-	pr, pw := io.Pipe()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"serve", "--addr", addr, "--data-dir", t.TempDir(), "--tls-cert", cert, "--tls-key", key, "--shutdown-timeout", "5s"},
-			strings.NewReader(""), io.Discard, pw, func(k string) string { return testEnv[k] })
-		pw.Close()
-	}()
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(pr)
-		signalled := false
-		for sc.Scan() {
-			if !signalled && strings.Contains(sc.Text(), "keygate listening") {
-				if !strings.Contains(sc.Text(), "https://") {
-					t.Errorf("external URL is not https: %s", sc.Text())
-				}
-				close(ready)
-				signalled = true
-			}
-		}
-	}()
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("serve exited: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("server did not start")
+	srv := startInProcess(t, testEnv, "--data-dir", t.TempDir(), "--tls-cert", cert, "--tls-key", key)
+	if !strings.Contains(srv.Listening, "https://") {
+		t.Errorf("external URL is not https: %s", srv.Listening)
 	}
+	addr := srv.Addr
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	resp, err := client.Get("https://" + addr + "/-/health")
 	if err != nil {
@@ -78,14 +49,8 @@ func TestServeTLS(t *testing.T) {
 	if resp, err := http.Get("http://" + addr + "/-/health"); err == nil && resp.StatusCode == 200 {
 		t.Error("plain HTTP answered 200 on the TLS port")
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("serve after shutdown: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("server did not stop")
+	if err := srv.Stop(); err != nil {
+		t.Errorf("serve after shutdown: %v", err)
 	}
 	// Only one of the pair is an error.
 	if _, _, err := runCLI(t, testEnv, "", "serve", "--addr", freePort(t), "--data-dir", t.TempDir(), "--tls-cert", cert); err == nil {

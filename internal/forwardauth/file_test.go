@@ -1,37 +1,18 @@
 package forwardauth_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/keygate/keygate/internal/forwardauth"
 	"github.com/keygate/keygate/internal/keygatetest"
 )
-
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 const openFile = "services:\n  - name: open\n    anonymous: true\ndefault: deny\n"
 const closedFile = "services:\n  - name: closed\n    paths: [/nothing/]\ndefault: deny\n"
@@ -59,7 +40,7 @@ func TestReadFileNamesFileAndLines(t *testing.T) {
 func TestLoadKeepsPolicyOnBadFile(t *testing.T) {
 	t.Parallel()
 	srv := keygatetest.NewServer(t)
-	logs := &lockedBuf{}
+	logs := &keygatetest.SyncBuffer{}
 	g := forwardauth.New(forwardauth.Config{Service: srv.Service, Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	path := filepath.Join(t.TempDir(), "gate.yaml")
 	if err := os.WriteFile(path, []byte(openFile), 0o600); err != nil {
@@ -86,7 +67,7 @@ func TestLoadKeepsPolicyOnBadFile(t *testing.T) {
 func TestWatchReloadsOnChange(t *testing.T) {
 	t.Parallel()
 	srv := keygatetest.NewServer(t)
-	logs := &lockedBuf{}
+	logs := &keygatetest.SyncBuffer{}
 	g := forwardauth.New(forwardauth.Config{Service: srv.Service, Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	dir := t.TempDir()
 	path := filepath.Join(dir, "gate.yaml")

@@ -51,7 +51,7 @@ type Server struct {
 	Gate *forwardauth.Gate
 	// HTTP is the listening server; tests that take Keygate down close it.
 	HTTP *httptest.Server
-	logs *syncBuffer
+	logs *SyncBuffer
 	// RegistrySigner signs /jwt/auth answers (Options.Registry); its certificate is
 	// RegistryCertFile.
 	RegistrySigner   *registryauth.Signer
@@ -91,7 +91,7 @@ func NewServer(t testing.TB) *Server { return NewServerWith(t, Options{}) }
 // NewServerWith starts a server with options.
 func NewServerWith(t testing.TB, o Options) *Server {
 	t.Helper()
-	s := &Server{Clock: clock.NewManual(Start), DataDir: t.TempDir(), logs: &syncBuffer{}}
+	s := &Server{Clock: clock.NewManual(Start), DataDir: t.TempDir(), logs: &SyncBuffer{}}
 	secretFile := ""
 	switch {
 	case o.Join != nil:
@@ -212,18 +212,20 @@ func PostgresURL(t testing.TB) string {
 	return base + sep + "search_path=" + schema
 }
 
-type syncBuffer struct {
+// SyncBuffer is a bytes.Buffer safe for concurrent writers and readers: a server's log
+// written by its goroutines and searched by the test.
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+func (s *SyncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()

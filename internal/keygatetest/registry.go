@@ -52,7 +52,7 @@ http:
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs SyncBuffer
 	cmd := exec.Command(RegistryBinary, "serve", cfgFile)
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
