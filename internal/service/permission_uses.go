@@ -41,7 +41,7 @@ const secondsPerDay = 24 * 60 * 60
 
 // add counts one use and reports whether the pending lines reached permFlushAt.
 func (p *permissionUses) add(tokenID int64, route string, b authz.Boundary, at time.Time) bool {
-	k := permissionUseKey{token: tokenID, id: b.ID, day: int32(keygate.DateOf(at).Start().Unix() / secondsPerDay), route: route, kind: b.Kind}
+	k := permissionUseKey{token: tokenID, id: b.ID, day: int32(at.Unix() / secondsPerDay), route: route, kind: b.Kind}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.pending == nil {

@@ -78,15 +78,18 @@ type sighting struct {
 
 // record queues a use when it is due under the throttles.
 func (r *useRecorder) record(tokenID int64, at time.Time, ip, requestID string) {
+	now := at.UnixNano()
 	r.mu.Lock()
 	m, ok := r.seen[tokenID]
-	now := at.UnixNano()
-	var ipHash uint64
-	if ip != "" {
-		ipHash = maphash.String(ipSeed, ip)
-	}
 	dueAt := !ok || now-m.at >= int64(store.LastUsedInterval)
-	dueIP := ip != "" && (ipHash != m.ipHash && now-m.ipAt >= int64(ipInterval) || !ok)
+	// The address is hashed only once a minute has passed since the last one queued:
+	// within it nothing about the address can be due.
+	var ipHash uint64
+	dueIP := false
+	if ip != "" && (!ok || now-m.ipAt >= int64(ipInterval)) {
+		ipHash = maphash.String(ipSeed, ip)
+		dueIP = !ok || ipHash != m.ipHash
+	}
 	if !dueAt && !dueIP {
 		r.mu.Unlock()
 		return
